@@ -1,0 +1,27 @@
+# Shared helpers of the rules: shard list, config sections as JSON for the CLI and notebooks.
+import json
+
+
+SHARDS = [f"{i:03d}" for i in range(config["shards"])]
+RESULTS = "results"
+
+
+def config_json(*sections):
+    """The config (or some top-level sections of it) as JSON, passed to the CLI and notebooks.
+
+    Passing it as a param makes Snakemake rerun a rule when its part of the config changes.
+    """
+    keep = sections or tuple(config)
+    return json.dumps({k: config[k] for k in config if k in keep}, sort_keys=True)
+
+
+def notebook_cmd(notebook, name):
+    """papermill + nbconvert for one stage: executed copy and HTML go to results/notebooks/."""
+    return (
+        "export IPYTHONDIR=$(mktemp -d) MPLBACKEND=Agg; "
+        f"papermill {notebook} {RESULTS}/notebooks/{name}.ipynb -k python3 --cwd . "
+        "-p config_json {params.cfg:q} -p out_dir {params.out_dir} {params.extra} "
+        "> {log} 2>&1 && "
+        f"jupyter nbconvert --to html {RESULTS}/notebooks/{name}.ipynb "
+        f"--output-dir {RESULTS}/notebooks >> {{log}} 2>&1"
+    )

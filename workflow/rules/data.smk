@@ -1,0 +1,82 @@
+# Stage 01: simulated population -> export files -> canonical tables -> data overview.
+
+
+rule simulate_catalogue:
+    output:
+        directory(f"{RESULTS}/truth/catalogue"),
+    params:
+        cfg=config_json("seed", "simulation"),
+    log:
+        f"{RESULTS}/logs/simulate_catalogue.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/simulate_catalogue.tsv"
+    shell:
+        "prefcal simulate catalogue --config-json {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule simulate_users:
+    input:
+        catalogue=rules.simulate_catalogue.output,
+    output:
+        exports=directory(f"{RESULTS}/raw/shard_{{shard}}"),
+        truth=directory(f"{RESULTS}/truth/users/shard_{{shard}}"),
+    params:
+        cfg=config_json("seed", "simulation"),
+        n_shards=config["shards"],
+    log:
+        f"{RESULTS}/logs/simulate_users/shard_{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/simulate_users/shard_{{shard}}.tsv"
+    shell:
+        "prefcal simulate users --config-json {params.cfg:q} --catalogue {input.catalogue}"
+        " --shard {wildcards.shard} --n-shards {params.n_shards}"
+        " --out {output.exports} --truth {output.truth} > {log} 2>&1"
+
+
+rule ingest:
+    input:
+        exports=rules.simulate_users.output.exports,
+    output:
+        streams=f"{RESULTS}/data/shard_{{shard}}/streams.parquet",
+        playlists=f"{RESULTS}/data/shard_{{shard}}/playlists.parquet",
+        library=f"{RESULTS}/data/shard_{{shard}}/library.parquet",
+        report=f"{RESULTS}/data/shard_{{shard}}/ingest_report.json",
+    params:
+        seed=config["seed"],
+        out_dir=subpath(output.streams, parent=True),
+    log:
+        f"{RESULTS}/logs/ingest/shard_{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest/shard_{{shard}}.tsv"
+    shell:
+        "prefcal ingest --each {input.exports} --out {params.out_dir}"
+        " --id-seed {params.seed} > {log} 2>&1"
+
+
+rule data_overview:
+    input:
+        streams=expand(f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS),
+        reports=expand(f"{RESULTS}/data/shard_{{shard}}/ingest_report.json", shard=SHARDS),
+        notebook="notebooks/01_data.ipynb",
+    output:
+        table=f"{RESULTS}/tables/data_overview.csv",
+        table_tex=f"{RESULTS}/tables/data_overview.tex",
+        fig=report(
+            f"{RESULTS}/figures/podcast_share_by_hour.png",
+            caption="../report/podcast_share_by_hour.rst",
+            category="01 Data",
+        ),
+        fig_pdf=f"{RESULTS}/figures/podcast_share_by_hour.pdf",
+        macros=f"{RESULTS}/paper/macros/01_data.tex",
+        notebook=f"{RESULTS}/notebooks/01_data.ipynb",
+        html=f"{RESULTS}/notebooks/01_data.html",
+    params:
+        cfg=config_json(),
+        out_dir=RESULTS,
+        extra=f"-p data_dir {RESULTS}/data",
+    log:
+        f"{RESULTS}/logs/01_data.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/01_data.tsv"
+    shell:
+        notebook_cmd("{input.notebook}", "01_data")
