@@ -13,7 +13,7 @@ import sys
 from prefcal.config import ConfigError
 
 # module name -> imported lazily so that `prefcal --help` stays fast
-SUBCOMMAND_MODULES = ["prefcal.simulate.cli", "prefcal.ingest.cli"]
+SUBCOMMAND_MODULES = ["prefcal.simulate.cli", "prefcal.ingest.cli", "prefcal.collect.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
