@@ -73,7 +73,7 @@ def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) 
 def config_from_args(config_files: list[str] | None, config_json: str | None) -> dict[str, Any]:
     """Config for a CLI call: ``--config-json`` (what the workflow passes) or ``--config`` files."""
     if config_json:
-        config = json.loads(config_json)
-        validate_config(config)
-        return config
+        # The workflow passes only the sections a rule needs; the rest comes from the defaults,
+        # which the command does not read.
+        return load_config(overrides=json.loads(config_json))
     return load_config(*(config_files or []))
