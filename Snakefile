@@ -1,7 +1,8 @@
 # The study, end to end: simulated (or donated) Spotify exports -> paper PDF.
 # Run with `make reproduce` (or `snakemake --profile profiles/default`).
-from snakemake.utils import min_version, validate
+import sys
 
+from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
@@ -12,12 +13,25 @@ configfile: "config/config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+# Every job runs in the pinned environment: the .venv of `make reproduce`, or with --use-conda the
+# conda environment built from the same pins (each rule's `conda:`). The package is imported from
+# src/ either way.
+shell.prefix("export PYTHONPATH=$PWD/src${{PYTHONPATH:+:$PYTHONPATH}} MPLBACKEND=Agg; ")
+
+
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
+# paper.smk defines MACRO_FILES, PAPER_TABLES and PAPER_FIGURES, which the stage files extend:
+# include it before them.
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/data.smk"
+
+
+onstart:
+    if PAPER_SKIP_REASON:
+        print(PAPER_SKIP_REASON, file=sys.stderr)
 
 
 rule all:
-    input:
-        rules.paper.output,
     default_target: True
+    input:
+        final_targets(),

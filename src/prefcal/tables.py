@@ -1,6 +1,7 @@
 """Canonical tables that the ingest writes and every later stage reads (Parquet, one file a shard).
 
-``streams`` (one row per play, sorted by participant_id, ts_start, item_uri):
+``streams`` (one row per play, sorted by participant_id, ts_start, item_uri, then every other
+column as a tie-break, so the same input always gives the same bytes):
 
 ==================  ======================  ===================================================
 column              type                    meaning
@@ -23,17 +24,32 @@ reason_end          string, nullable
 shuffle             bool, nullable
 skipped             bool, nullable          null where the export does not say
 offline             bool, nullable
+offline_ts          timestamp[ms, UTC],     the client's ``offline_timestamp`` (ms in endsong/
+                    nullable                endvideo, s in Streaming_History_*; unit decided per
+                                            value by magnitude). In the real endsong sample it
+                                            lies within ~1 s of ts_start for online plays, while
+                                            for offline plays ``ts`` is the later sync time
+                                            (median 2.8 h after): use it for the time of day of
+                                            offline plays. Null in account data, and for 0/null.
 source_format       string                  legacy_account | account_music | account_podcast |
-                                            account_audiobook | endsong | extended_audio |
-                                            extended_video
+                                            account_audiobook | endsong | endvideo |
+                                            extended_audio | extended_video
 ==================  ======================  ===================================================
 
-``playlists`` (one row per playlist item): participant_id, playlist_id (``<participant_id>-<n>``),
-playlist_name, position (int32, 0-based), item_kind (track | episode | audiobook | local),
-item_uri (nullable), item_name, creator_name, album_name (nullable), added_date (date32).
+``content_type`` comes from which fields are set (audiobook, then episode, then track fields): a
+video podcast in a video file is a ``podcast``; ``video`` is a row of a video file with none of
+them. ``item_name``/``creator_name`` are track/artist, episode/show, chapter/book.
+
+``playlists`` (one row per playlist item): participant_id, playlist_id (``<participant_id>-<n>``,
+n = 0-based number of the playlist in Playlist1.json, Playlist2.json, ... order), playlist_name,
+position (int32, 0-based index in the playlist), item_kind (track | episode | audiobook | local),
+item_uri (nullable; null for local files), item_name, creator_name, album_name (nullable),
+added_date (date32). Playlists are a snapshot: when a donation holds several exports, the newest
+(latest lastModifiedDate) is kept. Rows in playlist order.
 
 ``library`` (one row per saved item): participant_id, kind (track | album | show | episode |
 artist | banned_track | banned_artist | other), uri (nullable), name, creator_name (nullable).
+Rows sorted by participant_id, kind, uri, name, creator_name.
 
 Nothing else from an export is kept: usernames, IP addresses, user agents, countries and the files
 that hold identity, payment, address, voice, search or inference data never enter these tables.
@@ -51,6 +67,7 @@ SOURCE_FORMATS = (
     "account_podcast",
     "account_audiobook",
     "endsong",
+    "endvideo",
     "extended_audio",
     "extended_video",
 )
@@ -72,6 +89,7 @@ STREAMS_SCHEMA = pa.schema(
         ("shuffle", pa.bool_()),
         ("skipped", pa.bool_()),
         ("offline", pa.bool_()),
+        ("offline_ts", pa.timestamp("ms", tz="UTC")),
         ("source_format", pa.string()),
     ]
 )

@@ -1,9 +1,10 @@
 # Shared helpers of the rules: shard list, config sections as JSON for the CLI and notebooks.
 import json
 
-
 SHARDS = [f"{i:03d}" for i in range(config["shards"])]
 RESULTS = "results"
+# The pinned environment (same pins as requirements.txt), for --use-conda.
+ENV = "../../environment.yml"
 
 
 def config_json(*sections):

@@ -4,14 +4,16 @@
 rule simulate_catalogue:
     output:
         directory(f"{RESULTS}/truth/catalogue"),
-    params:
-        cfg=config_json("seed", "simulation"),
     log:
         f"{RESULTS}/logs/simulate_catalogue.log",
     benchmark:
         f"{RESULTS}/benchmarks/simulate_catalogue.tsv"
+    conda:
+        ENV
+    params:
+        cfg=config_json("seed", "simulation"),
     shell:
-        "prefcal simulate catalogue --config-json {params.cfg:q} --out {output} > {log} 2>&1"
+        "python -m prefcal simulate catalogue --config-json {params.cfg:q} --out {output} > {log} 2>&1"
 
 
 rule simulate_users:
@@ -20,15 +22,17 @@ rule simulate_users:
     output:
         exports=directory(f"{RESULTS}/raw/shard_{{shard}}"),
         truth=directory(f"{RESULTS}/truth/users/shard_{{shard}}"),
-    params:
-        cfg=config_json("seed", "simulation"),
-        n_shards=config["shards"],
     log:
         f"{RESULTS}/logs/simulate_users/shard_{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/simulate_users/shard_{{shard}}.tsv"
+    conda:
+        ENV
+    params:
+        cfg=config_json("seed", "simulation"),
+        n_shards=config["shards"],
     shell:
-        "prefcal simulate users --config-json {params.cfg:q} --catalogue {input.catalogue}"
+        "python -m prefcal simulate users --config-json {params.cfg:q} --catalogue {input.catalogue}"
         " --shard {wildcards.shard} --n-shards {params.n_shards}"
         " --out {output.exports} --truth {output.truth} > {log} 2>&1"
 
@@ -41,22 +45,26 @@ rule ingest:
         playlists=f"{RESULTS}/data/shard_{{shard}}/playlists.parquet",
         library=f"{RESULTS}/data/shard_{{shard}}/library.parquet",
         report=f"{RESULTS}/data/shard_{{shard}}/ingest_report.json",
-    params:
-        seed=config["seed"],
-        out_dir=subpath(output.streams, parent=True),
     log:
         f"{RESULTS}/logs/ingest/shard_{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest/shard_{{shard}}.tsv"
+    conda:
+        ENV
+    params:
+        seed=config["seed"],
+        out_dir=subpath(output.streams, parent=True),
     shell:
-        "prefcal ingest --each {input.exports} --out {params.out_dir}"
+        "python -m prefcal ingest --each {input.exports} --out {params.out_dir}"
         " --id-seed {params.seed} > {log} 2>&1"
 
 
 rule data_overview:
     input:
         streams=expand(f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS),
-        reports=expand(f"{RESULTS}/data/shard_{{shard}}/ingest_report.json", shard=SHARDS),
+        reports=expand(
+            f"{RESULTS}/data/shard_{{shard}}/ingest_report.json", shard=SHARDS
+        ),
         notebook="notebooks/01_data.ipynb",
     output:
         table=f"{RESULTS}/tables/data_overview.csv",
@@ -70,13 +78,15 @@ rule data_overview:
         macros=f"{RESULTS}/paper/macros/01_data.tex",
         notebook=f"{RESULTS}/notebooks/01_data.ipynb",
         html=f"{RESULTS}/notebooks/01_data.html",
-    params:
-        cfg=config_json(),
-        out_dir=RESULTS,
-        extra=f"-p data_dir {RESULTS}/data",
     log:
         f"{RESULTS}/logs/01_data.log",
     benchmark:
         f"{RESULTS}/benchmarks/01_data.tsv"
+    conda:
+        ENV
+    params:
+        cfg=config_json(),
+        out_dir=subpath(output.table, ancestor=2),
+        extra=f"-p data_dir {RESULTS}/data",
     shell:
         notebook_cmd("{input.notebook}", "01_data")
