@@ -1,0 +1,472 @@
+"""Context profiles with empirical-Bayes shrinkage (STUDY.md 6.1).
+
+A *context* is (hour block, weekday/weekend, device class) of a stream, read in local time
+``timezone`` from ``time_column`` (``ts_start`` by default: the moment the listener chose to play).
+Hour blocks start at the hours of ``analysis.hour_blocks``; an hour before the first start belongs
+to the last block (the night wraps round). Saturday and Sunday are the weekend. Devices are mapped
+to classes with ``preferences.device_classes``.
+
+With ``n_uc`` the type counts of user ``u`` in context ``c`` (streams that count, :mod:`.streams`),
+``n_u = sum_c n_uc`` and ``N = sum_k n[k]`` for any count vector, the model is hierarchical
+Dirichlet-multinomial:
+
+    n_u  ~ DirMult(N_u,  alpha_user * pi),      n_uc ~ DirMult(N_uc, alpha_ctx * p_u),
+
+and the estimates are the posterior means
+
+    pi   = (T + 1/2) / (N_T + G/2)                       (population, T = sum_u n_u; Jeffreys)
+    p_u  = (n_u + alpha_user * pi) / (N_u + alpha_user)  (user overall, shrunk to the population)
+    p_uc = (n_uc + alpha_ctx * p_u) / (N_uc + alpha_ctx) (user in context, shrunk to the user)
+
+A context the user was never seen in gets ``p_u``; an unknown user gets ``pi``.
+
+The prior strengths are ESTIMATED from the data by :func:`estimate_strength`, each with a common
+alpha over all users (resp. all user x context cells). To avoid the bias of comparing a cell with a
+parent that contains it, the parent mean in the estimation is leave-one-out: for user ``u`` the
+population without ``u``, ``(T - n_u + 1/2) / (N_T - N_u + G/2)``; for cell ``uc`` the user's
+shrunk profile without that cell, ``(n_u - n_uc + alpha_user pi) / (N_u - N_uc + alpha_user)``.
+
+* ``marginal_likelihood`` (the functions' default): maximise over alpha the Dirichlet-multinomial
+  log marginal likelihood ``sum_j [lnG(a) - lnG(N_j + a) + sum_k (lnG(n_jk + a m_jk) -
+  lnG(a m_jk))]`` (a grid over log alpha, refined by a bounded scalar search);
+* ``moments``: with ``X_j^2 = sum_k (n_jk - N_j m_jk)^2 / (N_j m_jk)`` and
+  ``E[X_j^2] = (G - 1)(1 + (N_j - 1) phi)``, ``phi = 1 / (1 + alpha)``:
+  ``phi = (sum_j X_j^2 - (G - 1) J) / ((G - 1) sum_j (N_j - 1))`` and ``alpha = 1 / phi - 1``.
+
+* ``crossfit``: held-out prediction (:func:`crossfit_strength`). Streams come in sessions of one
+  type (a music session holds several tracks), so the counts of a cell are over-dispersed *within*
+  the cell, which the two estimators above read as heterogeneity *between* cells: they shrink too
+  little (on the simulated study alpha_ctx ~ 4 where ~ 30 predicts best). Crossfit splits the
+  streams by the parity of their local calendar day (sessions never straddle folds), fits each
+  fold's profiles and chooses the alpha that maximises the log-likelihood of the other fold's
+  streams, ``sum_j sum_k B_jk ln((A_jk + a m_jk) / (N^A_j + a))`` summed over both directions,
+  with ``A`` the training counts, ``B`` the held-out counts and ``m`` the training fold's parent
+  (population for alpha_user; the fold's shrunk user profile for alpha_ctx). No model of the
+  within-cell dependence is needed; the same grid and bounded search as ``marginal_likelihood``.
+
+Only rows with ``N_j >= 2`` inform alpha (crossfit: rows with training and held-out counts). Alpha
+is kept in ``[1e-3, 1e6]``; the upper bound means "no detectable heterogeneity" (complete pooling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from scipy.special import gammaln
+
+from prefcal.preferences.streams import (
+    DEFAULT_TYPES,
+    qualifying_mask,
+    require_columns,
+    to_epoch_ms,
+    type_codes,
+)
+
+ALPHA_BOUNDS = (1e-3, 1e6)
+METHODS = ("marginal_likelihood", "moments")
+#: methods of :func:`context_profiles` (``crossfit`` needs the streams' days, not only counts)
+CONTEXT_METHODS = (*METHODS, "crossfit")
+DAY_TYPES = ("weekday", "weekend")
+DEFAULT_DEVICE_CLASSES = {
+    "mobile": "mobile",
+    "desktop": "desktop",
+    "web": "desktop",
+    "speaker": "speaker",
+    "tv": "tv",
+    "other": "other",
+    "unknown": "other",
+}
+
+
+def _dm_loglik(alpha: float, n: np.ndarray, m: np.ndarray) -> float:
+    tot = n.sum(axis=1)
+    am = alpha * m
+    return float(
+        np.sum(gammaln(alpha) - gammaln(tot + alpha)) + np.sum(gammaln(n + am) - gammaln(am))
+    )
+
+
+def estimate_strength(
+    counts: np.ndarray, prior_mean: np.ndarray, method: str = "marginal_likelihood"
+) -> float:
+    """Common Dirichlet strength alpha of ``counts[j] ~ DirMult(N_j, alpha * prior_mean[j])``.
+
+    See the module doc for both estimators; rows with fewer than 2 counts are ignored. Returns the
+    upper bound 1e6 when no row is informative.
+    """
+    if method not in METHODS:
+        raise ValueError(f"preferences.shrinkage must be one of {list(METHODS)}, got {method!r}")
+    n = np.asarray(counts, dtype=np.float64)
+    m = np.asarray(prior_mean, dtype=np.float64)
+    if n.shape != m.shape or n.ndim != 2:
+        raise ValueError("counts and prior_mean must be 2-D arrays of the same shape")
+    rows = n.sum(axis=1) >= 2
+    n, m = n[rows], m[rows]
+    lo, hi = ALPHA_BOUNDS
+    if n.shape[0] == 0:
+        return hi
+    m = np.clip(m, 1e-12, None)
+    m = m / m.sum(axis=1, keepdims=True)
+    g = n.shape[1]
+    if method == "moments":
+        tot = n.sum(axis=1)
+        x2 = np.sum((n - tot[:, None] * m) ** 2 / (tot[:, None] * m))
+        denom = (g - 1) * np.sum(tot - 1)
+        phi = (x2 - (g - 1) * n.shape[0]) / denom if denom > 0 else 0.0
+        if phi <= 1.0 / (1.0 + hi):
+            return hi
+        return float(np.clip(1.0 / phi - 1.0, lo, hi))
+    grid = np.linspace(np.log(lo), np.log(hi), 61)
+    ll = np.array([_dm_loglik(np.exp(a), n, m) for a in grid])
+    best = int(np.argmax(ll))
+    if best == len(grid) - 1:
+        return hi
+    a_lo, a_hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    res = minimize_scalar(
+        lambda a: -_dm_loglik(np.exp(a), n, m),
+        bounds=(a_lo, a_hi),
+        method="bounded",
+        options={"xatol": 1e-6},
+    )
+    a = res.x if -res.fun >= ll[best] else grid[best]
+    return float(np.exp(a))
+
+
+def crossfit_strength(train: np.ndarray, test: np.ndarray, prior_mean: np.ndarray) -> float:
+    """Alpha maximising the held-out log-likelihood ``sum_j sum_k B_jk ln p_jk(alpha)`` with
+    ``p_j(alpha) = (A_j + alpha m_j) / (N^A_j + alpha)`` (module doc, ``crossfit``).
+
+    ``train`` (A), ``test`` (B) and ``prior_mean`` (m) are aligned 2-D arrays (rows = units in
+    both split directions stacked). Rows without training or held-out counts do not depend on
+    alpha and are ignored; the upper bound 1e6 is returned when no row is informative.
+    """
+    a_cnt = np.asarray(train, dtype=np.float64)
+    b_cnt = np.asarray(test, dtype=np.float64)
+    m = np.asarray(prior_mean, dtype=np.float64)
+    if not a_cnt.shape == b_cnt.shape == m.shape or a_cnt.ndim != 2:
+        raise ValueError("train, test and prior_mean must be 2-D arrays of the same shape")
+    rows = (a_cnt.sum(axis=1) > 0) & (b_cnt.sum(axis=1) > 0)
+    a_cnt, b_cnt, m = a_cnt[rows], b_cnt[rows], m[rows]
+    lo, hi = ALPHA_BOUNDS
+    if a_cnt.shape[0] == 0:
+        return hi
+    m = np.clip(m, 1e-12, None)
+    m = m / m.sum(axis=1, keepdims=True)
+    n_a = a_cnt.sum(axis=1, keepdims=True)
+    pos = b_cnt > 0
+    b_pos = b_cnt[pos]
+
+    def loglik(log_alpha: float) -> float:
+        a = np.exp(log_alpha)
+        p = (a_cnt + a * m) / (n_a + a)
+        return float(np.dot(b_pos, np.log(p[pos])))
+
+    grid = np.linspace(np.log(lo), np.log(hi), 61)
+    ll = np.array([loglik(x) for x in grid])
+    best = int(np.argmax(ll))
+    if best == len(grid) - 1:
+        return hi
+    res = minimize_scalar(
+        lambda x: -loglik(x),
+        bounds=(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]),
+        method="bounded",
+        options={"xatol": 1e-6},
+    )
+    x = res.x if -res.fun >= ll[best] else grid[best]
+    return float(np.exp(x))
+
+
+def local_day_index(ts: pd.Series | np.ndarray, timezone: str) -> np.ndarray:
+    """Local calendar day of timestamps in ``timezone`` as days since 1970-01-01 (naive = UTC)."""
+    ms = to_epoch_ms(ts if isinstance(ts, pd.Series) else pd.Series(ts), "timestamp")
+    if timezone.upper() == "UTC":
+        return ms // 86_400_000
+    local = pd.Series(pd.to_datetime(ms, unit="ms", utc=True)).dt.tz_convert(timezone)
+    naive = local.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    return naive.astype(np.int64)
+
+
+def _crossfit_alphas(
+    flat: np.ndarray, fold: np.ndarray, shape: tuple[int, ...]
+) -> tuple[float, float]:
+    """``(alpha_user, alpha_ctx)`` by crossfit from each stream's cell index and fold (0/1)."""
+    size = int(np.prod(shape))
+    n_u, g = shape[0], shape[-1]
+    cells = [
+        np.bincount(flat[fold == f], minlength=size).reshape(n_u, -1, g).astype(np.float64)
+        for f in (0, 1)
+    ]
+    users = [c.sum(axis=1) for c in cells]
+    pops = []
+    for f in (0, 1):
+        tot = users[f].sum(axis=0)
+        pops.append(np.broadcast_to((tot + 0.5) / (tot.sum() + 0.5 * g), users[f].shape))
+    alpha_user = crossfit_strength(
+        np.vstack([users[0], users[1]]), np.vstack([users[1], users[0]]), np.vstack(pops)
+    )
+    shrunk = [
+        (users[f] + alpha_user * pops[f]) / (users[f].sum(axis=1, keepdims=True) + alpha_user)
+        for f in (0, 1)
+    ]
+    n_c = cells[0].shape[1]
+    train = np.vstack([cells[0].reshape(-1, g), cells[1].reshape(-1, g)])
+    test = np.vstack([cells[1].reshape(-1, g), cells[0].reshape(-1, g)])
+    prior = np.vstack([np.repeat(shrunk[0], n_c, axis=0), np.repeat(shrunk[1], n_c, axis=0)])
+    alpha_ctx = crossfit_strength(train, test, prior)
+    return alpha_user, alpha_ctx
+
+
+def hour_block_index(hours: np.ndarray, hour_blocks: Sequence[int]) -> np.ndarray:
+    """Block of each hour (0..23): the last block start <= hour; before the first start: last."""
+    starts = np.asarray(hour_blocks)
+    if starts.size == 0 or np.any(np.diff(starts) <= 0) or starts.min() < 0 or starts.max() > 23:
+        raise ValueError(
+            "analysis.hour_blocks must be strictly increasing hours in 0..23, "
+            f"got {list(hour_blocks)}"
+        )
+    idx = np.searchsorted(starts, np.asarray(hours), side="right") - 1
+    return np.where(idx < 0, starts.size - 1, idx)
+
+
+def local_hour_weekend(ts: pd.Series | np.ndarray, timezone: str) -> tuple[np.ndarray, np.ndarray]:
+    """Hour of day and weekend flag of timestamps in ``timezone`` (naive = UTC)."""
+    ms = to_epoch_ms(ts if isinstance(ts, pd.Series) else pd.Series(ts), "timestamp")
+    local = pd.Series(pd.to_datetime(ms, unit="ms", utc=True))
+    if timezone.upper() != "UTC":
+        try:
+            local = local.dt.tz_convert(timezone)
+        except Exception as exc:
+            raise ValueError(f"preferences.timezone {timezone!r} is not a valid IANA zone") from exc
+    return local.dt.hour.to_numpy(), local.dt.day_of_week.to_numpy() >= 5
+
+
+def device_class_codes(
+    device: pd.Series | np.ndarray, device_classes: Mapping[str, str]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class index of each device and the class names (in order of first appearance in the map)."""
+    classes = tuple(dict.fromkeys(device_classes.values()))
+    codes, uniques = pd.factorize(pd.Series(device, dtype=object))
+    fallback = device_classes.get("unknown")
+    mapped = []
+    for d in uniques:
+        cls = device_classes.get(d, fallback)
+        if cls is None:
+            raise ValueError(f"device {d!r} is not in preferences.device_classes")
+        mapped.append(classes.index(cls))
+    fb = classes.index(fallback) if fallback is not None else -1
+    lookup = np.asarray(mapped, dtype=np.int64)
+    out = np.where(codes >= 0, lookup[codes] if lookup.size else fb, fb)
+    if np.any(out < 0):
+        raise ValueError("a device is null and preferences.device_classes has no 'unknown' entry")
+    return out, classes
+
+
+@dataclass
+class ContextProfiles:
+    """Per user x context type distributions, raw and shrunk (module doc).
+
+    Arrays: ``cell_counts[u, b, w, d, k]`` (user, hour block, weekday=0/weekend=1, device class,
+    type), ``user_counts[u, k]``, ``user_shrunk[u, k]``, ``population[k]``.
+    """
+
+    users: pd.Index
+    types: tuple[str, ...]
+    hour_blocks: tuple[int, ...]
+    device_classes: Mapping[str, str]
+    classes: tuple[str, ...]
+    timezone: str
+    time_column: str
+    cell_counts: np.ndarray
+    user_counts: np.ndarray
+    population: np.ndarray
+    user_shrunk: np.ndarray
+    alpha_user: float
+    alpha_context: float
+    method: str
+
+    def cells(self, kind: str = "shrunk") -> np.ndarray:
+        """Profiles of every cell, shape ``(U, B, 2, D, G)``: ``shrunk``, ``raw`` or ``prior``.
+
+        ``raw`` = ``n_uc / N_uc`` (the user's raw overall mix where ``N_uc = 0``, the population
+        where the user has no streams); ``prior`` = ``p_u`` broadcast over contexts.
+        """
+        n = self.cell_counts
+        tot = n.sum(axis=-1, keepdims=True)
+        prior = np.broadcast_to(self.user_shrunk[:, None, None, None, :], n.shape)
+        if kind == "prior":
+            return np.array(prior)
+        if kind == "shrunk":
+            return (n + self.alpha_context * prior) / (tot + self.alpha_context)
+        if kind == "raw":
+            ut = self.user_counts.sum(axis=1, keepdims=True)
+            user_raw = np.where(
+                ut > 0, self.user_counts / np.maximum(ut, 1), self.population[None, :]
+            )
+            fill = np.broadcast_to(user_raw[:, None, None, None, :], n.shape)
+            return np.where(tot > 0, n / np.maximum(tot, 1), fill)
+        raise ValueError(f"kind must be 'shrunk', 'raw' or 'prior', got {kind!r}")
+
+    def lookup(
+        self,
+        participant_id: np.ndarray | pd.Series,
+        hour_block: np.ndarray,
+        weekend: np.ndarray,
+        device_class: np.ndarray,
+        kind: str = "shrunk",
+    ) -> np.ndarray:
+        """Profiles for arrays of contexts (block index, weekend flag, class index); ``(n, G)``.
+
+        Unknown participants get the population profile ``pi`` (for every ``kind``).
+        """
+        table = self.cells(kind)
+        u = self.users.get_indexer(pd.Index(np.asarray(participant_id, dtype=object)))
+        out = np.broadcast_to(self.population, (u.size, len(self.types))).copy()
+        ok = u >= 0
+        b = np.asarray(hour_block)[ok]
+        w = np.asarray(weekend, dtype=np.int64)[ok]
+        d = np.asarray(device_class)[ok]
+        out[ok] = table[u[ok], b, w, d]
+        return out
+
+    def lookup_at(
+        self,
+        participant_id: np.ndarray | pd.Series,
+        ts: pd.Series | np.ndarray,
+        device: np.ndarray | pd.Series,
+        kind: str = "shrunk",
+    ) -> np.ndarray:
+        """Profiles at timestamps and raw device names (context derived as for the streams)."""
+        hour, weekend = local_hour_weekend(ts, self.timezone)
+        dev, _ = device_class_codes(device, self.device_classes)
+        return self.lookup(
+            participant_id, hour_block_index(hour, self.hour_blocks), weekend, dev, kind
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy long table of the observed cells: one row per (user, context, content type).
+
+        Columns: participant_id, hour_block (start hour), day_type, device_class, content_type,
+        count, n_cell, raw_share, prior_share, shrunk_share.
+        """
+        n = self.cell_counts
+        tot = n.sum(axis=-1)
+        u, b, w, d = np.nonzero(tot)
+        shrunk = self.cells("shrunk")[u, b, w, d]
+        prior = self.user_shrunk[u]
+        g = len(self.types)
+        rep = np.repeat
+        frame = pd.DataFrame(
+            {
+                "participant_id": rep(np.asarray(self.users, dtype=object)[u], g),
+                "hour_block": rep(np.asarray(self.hour_blocks)[b], g),
+                "day_type": rep(np.asarray(DAY_TYPES, dtype=object)[w], g),
+                "device_class": rep(np.asarray(self.classes, dtype=object)[d], g),
+                "content_type": np.tile(np.asarray(self.types, dtype=object), u.size),
+                "count": n[u, b, w, d].ravel().astype(np.int64),
+                "n_cell": rep(tot[u, b, w, d], g).astype(np.int64),
+            }
+        )
+        frame["raw_share"] = frame["count"] / frame["n_cell"]
+        frame["prior_share"] = prior.ravel()
+        frame["shrunk_share"] = shrunk.ravel()
+        return frame
+
+    def users_frame(self) -> pd.DataFrame:
+        """Tidy long table per (user, content type): count, n_user, raw_share, shrunk_share."""
+        g = len(self.types)
+        tot = self.user_counts.sum(axis=1)
+        frame = pd.DataFrame(
+            {
+                "participant_id": np.repeat(np.asarray(self.users, dtype=object), g),
+                "content_type": np.tile(np.asarray(self.types, dtype=object), len(self.users)),
+                "count": self.user_counts.ravel().astype(np.int64),
+                "n_user": np.repeat(tot, g).astype(np.int64),
+                "population_share": np.tile(self.population, len(self.users)),
+                "shrunk_share": self.user_shrunk.ravel(),
+            }
+        )
+        frame["raw_share"] = frame["count"] / frame["n_user"].where(frame["n_user"] > 0)
+        return frame
+
+
+def context_profiles(
+    streams: pd.DataFrame,
+    *,
+    hour_blocks: Sequence[int] = (0, 6, 10, 14, 18, 22),
+    types: Sequence[str] = DEFAULT_TYPES,
+    device_classes: Mapping[str, str] | None = None,
+    timezone: str = "UTC",
+    time_column: str = "ts_start",
+    min_ms_played: int = 30_000,
+    exclude_skips: bool = False,
+    method: str = "marginal_likelihood",
+    before: pd.Timestamp | None = None,
+) -> ContextProfiles:
+    """Estimate the profiles of the module doc from ``streams`` (only those before ``before``)."""
+    require_columns(streams, ["participant_id", "device", time_column], "streams")
+    if method not in CONTEXT_METHODS:
+        raise ValueError(
+            f"preferences.shrinkage must be one of {list(CONTEXT_METHODS)}, got {method!r}"
+        )
+    device_classes = dict(DEFAULT_DEVICE_CLASSES if device_classes is None else device_classes)
+    keep = qualifying_mask(
+        streams, types=types, min_ms_played=min_ms_played, exclude_skips=exclude_skips
+    )
+    if before is not None:
+        keep &= (
+            to_epoch_ms(streams[time_column], f"streams.{time_column}")
+            < to_epoch_ms(pd.Series([pd.Timestamp(before)]), "before")[0]
+        )
+    user_codes, users = pd.factorize(streams["participant_id"])
+    sub = streams.loc[keep]
+    u = user_codes[keep]
+    k = type_codes(sub["content_type"], types)
+    hour, weekend = local_hour_weekend(sub[time_column], timezone)
+    b = hour_block_index(hour, hour_blocks)
+    d, classes = device_class_codes(sub["device"], device_classes)
+    n_u, n_b, n_d, g = len(users), len(hour_blocks), len(classes), len(types)
+    shape = (n_u, n_b, 2, n_d, g)
+    flat = np.ravel_multi_index((u, b, weekend.astype(np.int64), d, k), shape)
+    cell = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape).astype(np.float64)
+    user = cell.sum(axis=(1, 2, 3))
+
+    total = user.sum(axis=0)
+    population = (total + 0.5) / (total.sum() + 0.5 * g)
+    loo_pop = (total[None, :] - user + 0.5) / ((total.sum() - user.sum(axis=1))[:, None] + 0.5 * g)
+    if method == "crossfit":
+        fold = local_day_index(sub[time_column], timezone) % 2
+        alpha_user, alpha_crossfit = _crossfit_alphas(flat, fold, shape)
+    else:
+        alpha_user = estimate_strength(user, loo_pop, method)
+    user_shrunk = (user + alpha_user * population) / (user.sum(axis=1, keepdims=True) + alpha_user)
+
+    flat_cells = cell.reshape(n_u, -1, g)
+    observed = flat_cells.sum(axis=2) > 0
+    uu, cc = np.nonzero(observed)
+    n_cells = flat_cells[uu, cc]
+    rest = user[uu] - n_cells
+    loo_user = (rest + alpha_user * population) / (rest.sum(axis=1, keepdims=True) + alpha_user)
+    if method == "crossfit":
+        alpha_context = alpha_crossfit
+    else:
+        alpha_context = estimate_strength(n_cells, loo_user, method)
+    return ContextProfiles(
+        users=pd.Index(np.asarray(users, dtype=object)),
+        types=tuple(types),
+        hour_blocks=tuple(int(h) for h in hour_blocks),
+        device_classes=device_classes,
+        classes=classes,
+        timezone=timezone,
+        time_column=time_column,
+        cell_counts=cell,
+        user_counts=user,
+        population=population,
+        user_shrunk=user_shrunk,
+        alpha_user=alpha_user,
+        alpha_context=alpha_context,
+        method=method,
+    )
