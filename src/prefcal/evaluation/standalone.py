@@ -1,0 +1,97 @@
+"""What ``notebooks/04_offline_evaluation.ipynb`` needs when opened by hand (no workflow run).
+
+:func:`ensure_home_logs` and :func:`ensure_sensitivity` run the same commands as the workflow's
+rules (``prefcal home log`` per shard, ``prefcal home sensitivity``) into the notebook's
+standalone folder when their outputs are missing; they do nothing when the outputs exist.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ensure_home_logs", "ensure_sensitivity", "shard_dirs"]
+
+SECTIONS = ("seed", "simulation", "ingest", "home", "evaluation")
+HOME_FILES = ("log_requests", "impressions", "ab_requests", "participants")
+
+
+def shard_dirs(root: str | Path, n_shards: int) -> list[Path]:
+    """``root/shard_000 .. shard_{n-1}``."""
+    return [Path(root) / f"shard_{i:03d}" for i in range(int(n_shards))]
+
+
+def _cfg(config: Mapping[str, Any]) -> str:
+    return json.dumps({k: config[k] for k in SECTIONS if k in config}, sort_keys=True)
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"command failed ({result.returncode}): {' '.join(command[2:5])} ...\n"
+            + result.stderr[-2000:]
+        )
+
+
+def ensure_home_logs(
+    config: Mapping[str, Any], data_dir: str | Path, truth_dir: str | Path, home_dir: str | Path
+) -> Path:
+    """Run ``prefcal home log`` for every shard whose Home tables are missing; return home_dir."""
+    cli = [sys.executable, "-m", "prefcal.cli", "home", "log", "--config-json", _cfg(config)]
+    for shard, data, truth in zip(
+        shard_dirs(home_dir, config["shards"]),
+        shard_dirs(data_dir, config["shards"]),
+        shard_dirs(Path(truth_dir) / "users", config["shards"]),
+        strict=True,
+    ):
+        if all((shard / f"{name}.parquet").is_file() for name in HOME_FILES):
+            continue
+        _run(
+            cli
+            + [
+                "--catalogue",
+                str(Path(truth_dir) / "catalogue"),
+                "--truth-users",
+                str(truth),
+                "--streams",
+                str(data / "streams.parquet"),
+                "--out",
+                str(shard),
+            ]
+        )
+    return Path(home_dir)
+
+
+def ensure_sensitivity(
+    config: Mapping[str, Any], data_dir: str | Path, truth_dir: str | Path, out: str | Path
+) -> Path:
+    """Run ``prefcal home sensitivity`` unless ``out`` exists; return ``out``."""
+    out = Path(out)
+    if out.is_file():
+        return out
+    n = config["shards"]
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "prefcal.cli",
+            "home",
+            "sensitivity",
+            "--config-json",
+            _cfg(config),
+            "--catalogue",
+            str(Path(truth_dir) / "catalogue"),
+            "--truth-users",
+            *[str(p) for p in shard_dirs(Path(truth_dir) / "users", n)],
+            "--streams",
+            *[str(p / "streams.parquet") for p in shard_dirs(data_dir, n)],
+            "--out",
+            str(out),
+        ]
+    )
+    return out
