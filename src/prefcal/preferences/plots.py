@@ -54,6 +54,8 @@ def plot_preference_heatmap(
     ax2.set_xticklabels(list(types), rotation=45, ha="right")
     ax2.set_yticks([])
     ax2.set_xlabel("content type")
+    for ax in (ax1, ax2):
+        ax.grid(False)
     fig.colorbar(im, ax=[ax1, ax2], fraction=0.04, pad=0.02, label="share of streams")
     return fig
 
@@ -120,7 +122,7 @@ def plot_habit_pattern(
     if len(s):
         first, last = day.min(), day.max()
         for d in pd.date_range(first, last, freq="D"):
-            if d.dayofweek >= 5:
+            if d.day_of_week >= 5:
                 ax.axvspan(d, d + pd.Timedelta(days=1), color="0.92", lw=0)
     is_habit = (
         (s["content_type"] == "podcast") & (s["creator_name"] == habit_show)

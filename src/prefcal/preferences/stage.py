@@ -47,15 +47,17 @@ import numpy as np
 import pandas as pd
 
 from prefcal.paper.macros import Latex, format_float, format_int, format_percent, latex_escape
-from prefcal.preferences.context import ContextProfiles, context_profiles
+from prefcal.paper.tables import latex_tabular, write_csv
+from prefcal.preferences.context import ALPHA_BOUNDS, ContextProfiles, context_profiles
 from prefcal.preferences.descriptors import entropy_bits, user_descriptors
 from prefcal.preferences.params import PreferenceParams
-from prefcal.preferences.profile_error import CELL_KEYS, paired_bootstrap_profile_error
+from prefcal.preferences.profile_error import CELL_KEYS, _cell_distances
 from prefcal.preferences.streams import MS_PER_DAY
 from prefcal.preferences.windows import taste_window_features, window_features
 
 __all__ = [
     "ERROR_COLUMNS",
+    "NO_CONTEXT",
     "STREAM_COLUMNS",
     "block_profiles",
     "descriptors_table",
@@ -71,6 +73,7 @@ __all__ = [
     "taste_entropy_order",
     "user_windows",
     "window_streams",
+    "write_profile_error",
 ]
 
 STREAM_COLUMNS = (
@@ -94,8 +97,31 @@ ERROR_COLUMNS = (
     "diff_vs_static",
     "ci_low",
     "ci_high",
+    "diff_vs_shrunk",
+    "shrunk_ci_low",
+    "shrunk_ci_high",
     "n_users",
     "n_cells",
+)
+
+
+#: per-population macros of the validation (``Pref{prefix}{name}``; prefix "" or "Zero")
+VALIDATION_MACROS = (
+    "NUsersError",
+    "NCellsError",
+    "ErrStatic",
+    "ErrContext",
+    "ErrContextRaw",
+    "ErrPopulation",
+    "Diff",
+    "DiffLow",
+    "DiffHigh",
+    "DiffShrunk",
+    "DiffShrunkLow",
+    "DiffShrunkHigh",
+    "ErrStaticShrunk",
+    "DiffPercent",
+    "BestEstimator",
 )
 
 
@@ -216,82 +242,128 @@ def profile_error_table(
     """Rows of :data:`ERROR_COLUMNS` for every estimator of the module doc.
 
     ``error`` is the mean Jensen-Shannon distance (base 2) over the truth's cells;
-    ``diff_vs_static`` = error - error of the static estimator of the longest window, with a paired
-    percentile bootstrap CI over users (``params.n_bootstrap`` resamples, the same resamples for
-    every row: a generator seeded from ``seed`` afresh per row).
+    ``diff_vs_static`` = error - error of the static estimator of the longest window and
+    ``diff_vs_shrunk`` = error - error of the shrunk static estimator of that window, each with a
+    paired percentile bootstrap CI over users exactly as
+    :func:`prefcal.preferences.paired_bootstrap_profile_error` computes it (``params.n_bootstrap``
+    resamples of users drawn once from a generator seeded by ``seed``, the same for every row).
+    Each estimator's cell distances are computed once.
     """
     ref_label = _label(max(params.windows))
-    ref = _static_cells(static[ref_label], truth)
     rows: list[tuple[str, str, bool, Any, str]] = [("population", ref_label, False, None, "")]
     rows += [("static", lab, False, None, "") for lab in static if lab != "population"]
+    rows += [("static, shrunk", lab, False, prof, "prior") for lab, prof in context.items()]
     rows += [("context, raw", lab, True, prof, "raw") for lab, prof in context.items()]
     rows += [("context, shrunk", lab, True, prof, "shrunk") for lab, prof in context.items()]
-    out = []
-    for estimator, label, uses_context, prof, kind in rows:
+    dist: dict[tuple[str, str], np.ndarray] = {}
+    keys = None
+    for estimator, label, _, prof, kind in rows:
         if prof is None:
             key = "population" if estimator == "population" else label
             est: Any = _static_cells(static[key], truth)
         else:
             est = prof
-        res = paired_bootstrap_profile_error(
-            est,
-            ref,
-            truth,
-            rng=np.random.default_rng(np.random.SeedSequence([int(seed), 3])),
-            n_bootstrap=params.n_bootstrap,
-            level=level,
-            est_col="est",
-            kind_a=kind or "shrunk",
-        )
+        cells = _cell_distances(est, truth, share_col="share", est_col="est", kind=kind or "shrunk")
+        if keys is None:
+            keys = cells["participant_id"].to_numpy()
+        dist[(estimator, label)] = cells["js_distance"].to_numpy()
+    codes, users = pd.factorize(pd.Series(keys))
+    n_u = len(users)
+    n_cells = np.bincount(codes, minlength=n_u).astype(np.float64)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
+    draws = rng.multinomial(n_u, np.full(n_u, 1.0 / n_u), size=params.n_bootstrap).astype(
+        np.float64
+    )
+    denom = draws @ n_cells
+    q = [(1.0 - level) / 2.0, 1.0 - (1.0 - level) / 2.0]
+
+    def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+        diff = a - b
+        stats = (draws @ np.bincount(codes, weights=diff, minlength=n_u)) / denom
+        lo, hi = np.quantile(stats, q)
+        return float(diff.mean()), float(lo), float(hi)
+
+    ref_static = dist[("static", ref_label)]
+    ref_shrunk = dist[("static, shrunk", ref_label)]
+    out = []
+    for estimator, label, uses_context, _, _ in rows:
+        d = dist[(estimator, label)]
+        diff, lo, hi = paired(d, ref_static)
+        diff2, lo2, hi2 = paired(d, ref_shrunk)
         out.append(
             {
                 "population": population,
                 "estimator": estimator,
                 "window": label,
                 "uses_context": uses_context,
-                "error": res["error_a"],
-                "diff_vs_static": res["diff"],
-                "ci_low": res["ci_low"],
-                "ci_high": res["ci_high"],
-                "n_users": res["n_users"],
-                "n_cells": res["n_cells"],
+                "error": float(d.mean()),
+                "diff_vs_static": diff,
+                "ci_low": lo,
+                "ci_high": hi,
+                "diff_vs_shrunk": diff2,
+                "shrunk_ci_low": lo2,
+                "shrunk_ci_high": hi2,
+                "n_users": int(n_u),
+                "n_cells": int(d.size),
             }
         )
     return pd.DataFrame(out, columns=list(ERROR_COLUMNS))
 
 
-def profile_error_latex_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """Display frame of the profile-error table (LaTeX cells; group by ``population``).
-
-    The reference row (the static estimator of the longest window: difference and CI exactly 0)
-    shows ``--`` for the difference.
-    """
+def profile_error_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Latex]]:
+    """Display frame of the profile-error table, one row per estimator and window and, for each
+    population, the mean JS distance and the difference to the static estimator of the longest
+    window with its CI (``--`` on the reference row). Returns the frame and its header."""
 
     def f(x: float, sign: bool = False) -> str:
         return format_float(float(x), 3, sign=sign) if np.isfinite(x) else "--"
 
-    is_ref = (
-        (table["estimator"] == "static")
-        & (table["diff_vs_static"] == 0)
-        & (table["ci_low"] == 0)
-        & (table["ci_high"] == 0)
-    ).to_numpy()
-    diff, ci = [], []
-    for ref, d, lo, hi in zip(
-        is_ref, table["diff_vs_static"], table["ci_low"], table["ci_high"], strict=True
-    ):
-        diff.append("--" if ref else f(d, sign=True))
-        ci.append("--" if ref else f"[{f(lo, True)}, {f(hi, True)}]")
-    return pd.DataFrame(
+    keys = ["estimator", "window"]
+    base = table[keys].drop_duplicates().reset_index(drop=True)
+    out = pd.DataFrame(
         {
-            "population": [latex_escape(p) for p in table["population"]],
-            "Estimator": [latex_escape(e) for e in table["estimator"]],
-            "Window": [latex_escape(w) for w in table["window"]],
-            "Context": ["yes" if u else "no" for u in table["uses_context"]],
-            "JS distance": [f(x) for x in table["error"]],
-            "Difference": diff,
-            "Bootstrap CI": ci,
+            "Estimator": [latex_escape(e) for e in base["estimator"]],
+            "Window": [latex_escape(w) for w in base["window"]],
         }
+    )
+    header = [Latex("Estimator"), Latex("Window")]
+    for n, pop in enumerate(dict.fromkeys(table["population"])):
+        sub = base.merge(table[table["population"] == pop], on=keys, how="left")
+        is_ref = (
+            (sub["estimator"] == "static")
+            & (sub["diff_vs_static"] == 0)
+            & (sub["ci_low"] == 0)
+            & (sub["ci_high"] == 0)
+        ).to_numpy()
+        out[f"js{n}"] = [f(x) for x in sub["error"]]
+        out[f"diff{n}"] = [
+            "--" if r else f(d, sign=True)
+            for r, d in zip(is_ref, sub["diff_vs_static"], strict=True)
+        ]
+        out[f"ci{n}"] = [
+            "--" if r else f"[{f(lo, True)}, {f(hi, True)}]"
+            for r, lo, hi in zip(is_ref, sub["ci_low"], sub["ci_high"], strict=True)
+        ]
+        tag = latex_escape(str(pop))
+        header += [
+            Latex(f"JS ({tag})"),
+            Latex(r"$\Delta$"),
+            Latex("CI"),
+        ]
+    return out, header
+
+
+def write_profile_error(table: pd.DataFrame, csv_path: str | Path, tex_path: str | Path) -> None:
+    """The long table as CSV and its wide display (:func:`profile_error_latex_frame`) as LaTeX."""
+    write_csv(table, csv_path)
+    frame, header = profile_error_latex_frame(table)
+    tex = Path(tex_path)
+    tex.parent.mkdir(parents=True, exist_ok=True)
+    align = "ll" + "rrl" * ((len(header) - 2) // 3)
+    tex.write_text(
+        latex_tabular(frame, header=header, align=align, escape=False),
+        encoding="utf-8",
+        newline="\n",
     )
 
 
@@ -380,16 +452,23 @@ def taste_entropy_order(features: pd.DataFrame, prefix: str, window: str) -> pd.
     return shares.loc[order["participant_id"]].assign(entropy=order["entropy"].to_numpy())
 
 
+#: simulation settings of the population in which context plays no role (``results/sensitivity/
+#: context0``): no context effect on the type preference, and no habitual users (a daily show on
+#: weekday mornings on mobile is a context effect too). Keep in step with workflow/rules/
+#: preferences.smk.
+NO_CONTEXT = {"context_strength": 0.0, "habitual_share": 0.0}
+
+
 def ensure_context0_data(config: Mapping[str, Any], work_dir: str | Path, catalogue: Path) -> Path:
-    """For a notebook run by hand: simulate shard 000 of the study with ``context_strength = 0``
-    into ``work_dir/{raw,truth/users,data}/shard_000`` (the commands of the workflow's
+    """For a notebook run by hand: simulate shard 000 of the study with :data:`NO_CONTEXT` into
+    ``work_dir/{raw,truth/users,data}/shard_000`` (the commands of the workflow's
     ``simulate_context0`` and ``ingest_context0`` rules) unless its streams exist; returns
     ``work_dir``."""
     work = Path(work_dir)
     data = work / "data" / "shard_000"
     if (data / "streams.parquet").is_file():
         return work
-    sim = {**config["simulation"], "context_strength": 0.0}
+    sim = {**config["simulation"], **NO_CONTEXT}
     cfg = json.dumps({"seed": config["seed"], "simulation": sim}, sort_keys=True)
     raw = work / "raw" / "shard_000"
     cli = [sys.executable, "-m", "prefcal.cli"]
@@ -407,6 +486,13 @@ def ensure_context0_data(config: Mapping[str, Any], work_dir: str | Path, catalo
                 + result.stderr[-2000:]
             )
     return work
+
+
+def _alpha_text(alpha: float) -> Latex:
+    """A prior strength with one decimal, or the upper bound 10^6 named as complete pooling."""
+    if alpha >= ALPHA_BOUNDS[1] * (1 - 1e-9):
+        return Latex(r"$10^{6}$ (the upper bound: complete pooling)")
+    return format_float(alpha, 1)
 
 
 def _row(table: pd.DataFrame, population: str, estimator: str, window: str) -> pd.Series:
@@ -430,6 +516,7 @@ def stage_macros(
     populations: Mapping[str, str] | None = None,
     context0_profiles: ContextProfiles | None = None,
     habit_user_score: float | None = None,
+    context_strength: float | None = None,
     level: float = 0.95,
 ) -> dict[str, Any]:
     """The numbers of stage 03 that the paper quotes (names start with ``Pref``).
@@ -447,8 +534,8 @@ def stage_macros(
         "PrefHalfLives": Latex(" and ".join(f"{h:g}" for h in params.half_lives)),
         "PrefNHourBlocks": format_int(len(params.hour_blocks)),
         "PrefShrinkage": latex_escape(params.shrinkage.replace("_", " ")),
-        "PrefAlphaUser": format_float(profiles.alpha_user, 1),
-        "PrefAlphaContext": format_float(profiles.alpha_context, 1),
+        "PrefAlphaUser": _alpha_text(profiles.alpha_user),
+        "PrefAlphaContext": _alpha_text(profiles.alpha_context),
         "PrefNObservedCells": format_int(int((profiles.cell_counts.sum(axis=-1) > 0).sum())),
         "PrefMedianCellStreams": format_int(
             int(np.median(profiles.cell_counts.sum(axis=-1)[profiles.cell_counts.sum(-1) > 0]))
@@ -487,6 +574,13 @@ def stage_macros(
             m[f"Pref{prefix}Diff"] = format_float(float(cx["diff_vs_static"]), 3, sign=True)
             m[f"Pref{prefix}DiffLow"] = format_float(float(cx["ci_low"]), 3, sign=True)
             m[f"Pref{prefix}DiffHigh"] = format_float(float(cx["ci_high"]), 3, sign=True)
+            m[f"Pref{prefix}DiffShrunk"] = format_float(float(cx["diff_vs_shrunk"]), 3, sign=True)
+            m[f"Pref{prefix}DiffShrunkLow"] = format_float(float(cx["shrunk_ci_low"]), 3, sign=True)
+            m[f"Pref{prefix}DiffShrunkHigh"] = format_float(
+                float(cx["shrunk_ci_high"]), 3, sign=True
+            )
+            sh = _row(errors, pop, "static, shrunk", ref)
+            m[f"Pref{prefix}ErrStaticShrunk"] = format_float(float(sh["error"]), 3)
             m[f"Pref{prefix}DiffPercent"] = format_percent(
                 float(cx["diff_vs_static"]) / float(st["error"]), 1, sign=True
             )
@@ -494,6 +588,23 @@ def stage_macros(
             m[f"Pref{prefix}BestEstimator"] = latex_escape(
                 f"{best['estimator']} ({best['window']})"
             )
+    if context_strength is not None:
+        m["PrefContextStrength"] = Latex(f"{float(context_strength):g}")
     if context0_profiles is not None:
-        m["PrefZeroAlphaContext"] = format_float(context0_profiles.alpha_context, 1)
+        m["PrefZeroAlphaContext"] = _alpha_text(context0_profiles.alpha_context)
+    # no truth (donated data), no habitual user, ...: the text still compiles
+    for prefix in ("", "Zero"):
+        for name in VALIDATION_MACROS:
+            m.setdefault(f"Pref{prefix}{name}", Latex("n/a"))
+    for name in (
+        "PrefZeroAlphaContext",
+        "PrefContextStrength",
+        "PrefHabitUserScore",
+        "PrefMedianEntropyContent",
+        "PrefMedianEntropyTaste",
+        "PrefMedianGS",
+        "PrefMedianRepeatShare",
+        "PrefMedianUserInitiated",
+    ):
+        m.setdefault(name, Latex("n/a"))
     return m
