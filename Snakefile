@@ -24,6 +24,10 @@ include: "workflow/rules/common.smk"
 # include it before them.
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/clustering.smk"
+include: "workflow/rules/preferences.smk"
+include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/rq.smk"
 
 
 onstart:

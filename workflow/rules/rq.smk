@@ -1,0 +1,58 @@
+# Stage 05: the research question on content type. Snapshot table from the logged Home requests
+# (prefcal.rq.snapshots), hypotheses H1-H5 with effect sizes and BH, policy attribution and its
+# validation, false-positive rate and power of H1 on simulated studies (prefcal.rq).
+
+
+rule rq_analysis:
+    input:
+        home=expand(
+            f"{RESULTS}/home/shard_{{shard}}/{{name}}.parquet",
+            shard=SHARDS,
+            name=["log_requests", "impressions", "participants"],
+        ),
+        streams=expand(f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS),
+        notebook="notebooks/05_rq_analysis.ipynb",
+    output:
+        table=f"{RESULTS}/tables/rq_hypotheses.csv",
+        table_tex=f"{RESULTS}/tables/rq_hypotheses.tex",
+        attribution=f"{RESULTS}/tables/rq_attribution.csv",
+        attribution_tex=f"{RESULTS}/tables/rq_attribution.tex",
+        confusion=f"{RESULTS}/tables/rq_confusion.csv",
+        power=f"{RESULTS}/tables/rq_power.csv",
+        fig_effects=report(
+            f"{RESULTS}/figures/rq_effects.png",
+            caption="../report/05_rq_effects.rst",
+            category="05 Research question",
+        ),
+        fig_effects_pdf=f"{RESULTS}/figures/rq_effects.pdf",
+        fig_power=report(
+            f"{RESULTS}/figures/rq_power.png",
+            caption="../report/05_rq_power.rst",
+            category="05 Research question",
+        ),
+        fig_power_pdf=f"{RESULTS}/figures/rq_power.pdf",
+        macros=f"{RESULTS}/paper/macros/05_rq.tex",
+        notebook=f"{RESULTS}/notebooks/05_rq_analysis.ipynb",
+        html=f"{RESULTS}/notebooks/05_rq_analysis.html",
+    log:
+        f"{RESULTS}/logs/05_rq_analysis.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/05_rq_analysis.tsv"
+    conda:
+        ENV
+    params:
+        cfg=config_json(),
+        out_dir=subpath(output.table, ancestor=2),
+        extra=f"-p data_dir {RESULTS}/data -p home_dir {RESULTS}/home",
+    shell:
+        notebook_cmd("{input.notebook}", "05_rq_analysis")
+
+
+# Register the paper inputs (paper.smk defines the lists and is included before this file).
+MACRO_FILES.append(f"{RESULTS}/paper/macros/05_rq.tex")
+PAPER_TABLES.extend(
+    [f"{RESULTS}/tables/rq_hypotheses.tex", f"{RESULTS}/tables/rq_attribution.tex"]
+)
+PAPER_FIGURES.extend(
+    [f"{RESULTS}/figures/rq_effects.pdf", f"{RESULTS}/figures/rq_power.pdf"]
+)
