@@ -151,7 +151,7 @@ def test_account_rows_also_in_extended_keep_extended(tmp_path: Path) -> None:
     dump(rows, d / "ext" / "endsong_0.json")
     acc = to_account(rows[:700])
     # one account row that extended history does not hold, and one rounded up a minute
-    acc.append({"endTime": "2030-01-01 00:00", "artistName": "X", "trackName": "Y", "msPlayed": 5})
+    acc.append({"endTime": "2020-01-01 00:00", "artistName": "X", "trackName": "Y", "msPlayed": 5})
     r0 = rows[800]
     t0 = dt.datetime.fromisoformat(r0["ts"].replace("Z", "+00:00")) + dt.timedelta(minutes=1)
     acc.append(

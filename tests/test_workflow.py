@@ -8,53 +8,30 @@ runs with the same seed give byte-identical tables.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import copy_repo, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-REPO = Path(__file__).resolve().parents[1]
-IGNORE = shutil.ignore_patterns(
-    ".venv", "results", ".snakemake", ".git", "__pycache__", ".pytest_cache", ".hypothesis",
-    ".ruff_cache", "*.egg-info",
-)
-
 
 def _copy_repo(dst: Path) -> Path:
-    shutil.copytree(REPO, dst, ignore=IGNORE)
-    (dst / "results").mkdir(exist_ok=True)
-    return dst
+    return copy_repo(dst)
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    cmd = [
-        str(Path(sys.executable).parent / "snakemake"),
-        "--profile", "profiles/default",
-        "--configfile", "config/smoke.yaml",
-        "--cores", "2",
-        *args,
-    ]
-    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    return run_snakemake(workdir, *args)
 
 
 def _digest(paths: list[Path]) -> dict[str, str]:
     return {p.name + str(p.parent.name): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    work = _copy_repo(tmp_path_factory.mktemp("smoke") / "repo")
-    out = _snakemake(work)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
-    return work
+# smoke_run: the session-scoped fixture of conftest.py (the smoke workflow runs once per session)
 
 
 def test_data_overview_values(smoke_run):

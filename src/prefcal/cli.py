@@ -12,8 +12,14 @@ import sys
 
 from prefcal.config import ConfigError
 
-# module name -> imported lazily so that `prefcal --help` stays fast
-SUBCOMMAND_MODULES = ["prefcal.simulate.cli", "prefcal.ingest.cli", "prefcal.collect.cli"]
+# Modules whose register(subparsers) adds a sub-command (each imports its heavy deps lazily).
+SUBCOMMAND_MODULES = [
+    "prefcal.simulate.cli",
+    "prefcal.ingest.cli",
+    "prefcal.collect.cli",
+    "prefcal.home.cli",
+    "prefcal.donation.cli",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,22 @@
 # Stage 01: simulated population -> export files -> canonical tables -> data overview.
+#
+# data.source: donations reads a donations folder made with `prefcal donation add`
+# (data.donations_dir) instead: rule ingest then writes each shard's canonical tables from the
+# donated participants whose study id falls in the shard (`prefcal donation shard`; it reads
+# manifest.json and participants/, never private/), and nothing is simulated for stage 01.
+import os
+
+from snakemake.exceptions import WorkflowError
+
+DONATIONS_DIR = None
+if config["data"]["source"] == "donations":
+    DONATIONS_DIR = str(config["data"].get("donations_dir") or "")
+    if not os.path.isfile(os.path.join(DONATIONS_DIR or ".", "manifest.json")):
+        raise WorkflowError(
+            f"config key data.donations_dir: {DONATIONS_DIR or '(not set)'} is not a donations "
+            "folder (no manifest.json); make one with "
+            "`prefcal donation add EXPORT --donations DIR`"
+        )
 
 
 rule simulate_catalogue:
@@ -39,7 +57,11 @@ rule simulate_users:
 
 rule ingest:
     input:
-        exports=rules.simulate_users.output.exports,
+        exports=(
+            f"{DONATIONS_DIR}/manifest.json"
+            if DONATIONS_DIR
+            else rules.simulate_users.output.exports
+        ),
     output:
         streams=f"{RESULTS}/data/shard_{{shard}}/streams.parquet",
         playlists=f"{RESULTS}/data/shard_{{shard}}/playlists.parquet",
@@ -54,9 +76,17 @@ rule ingest:
     params:
         seed=config["seed"],
         out_dir=subpath(output.streams, parent=True),
+        donations=subpath(input.exports, parent=True),
+        n_shards=config["shards"],
     shell:
-        "python -m prefcal ingest --each {input.exports} --out {params.out_dir}"
-        " --id-seed {params.seed} > {log} 2>&1"
+        (
+            "python -m prefcal donation shard --donations {params.donations:q}"
+            " --shard {wildcards.shard} --n-shards {params.n_shards} --out {params.out_dir}"
+            " > {log} 2>&1"
+            if DONATIONS_DIR
+            else "python -m prefcal ingest --each {input.exports} --out {params.out_dir}"
+            " --id-seed {params.seed} > {log} 2>&1"
+        )
 
 
 rule data_overview:

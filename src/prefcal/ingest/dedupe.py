@@ -200,10 +200,19 @@ def dedupe_streams(table: pa.Table) -> tuple[pa.Table, Counter[tuple[int, str]]]
     Returns the kept rows (same columns, same order) and the number of removed rows per
     (``_file``, rule).
     """
+    keep, removed = dedupe_keep(table)
+    if keep.all():
+        return table, removed
+    return table.filter(pa.array(keep)), removed
+
+
+def dedupe_keep(table: pa.Table) -> tuple[np.ndarray, Counter[tuple[int, str]]]:
+    """:func:`dedupe_streams` as a boolean mask of the rows to keep (no copy of the table), and
+    the number of removed rows per (``_file``, rule)."""
     n = table.num_rows
     removed: Counter[tuple[int, str]] = Counter()
     if n == 0:
-        return table, removed
+        return np.ones(0, dtype=bool), removed
     files = table["_file"].to_numpy()
     keep = np.ones(n, dtype=bool)
     keys = table.select(_KEY_COLUMNS)  # no copy; takes below copy only these columns
@@ -235,6 +244,4 @@ def dedupe_streams(table: pa.Table) -> tuple[pa.Table, Counter[tuple[int, str]]]
         keep[acc_kept_idx[in_ext]] = False
         _count(removed, files[acc_kept_idx[in_ext]], "account_in_extended")
 
-    if keep.all():
-        return table, removed
-    return table.filter(pa.array(keep)), removed
+    return keep, removed

@@ -22,6 +22,10 @@ import numpy as np
 from prefcal.ingest.errors import IngestError
 
 _MAX_ZIP_DEPTH = 3  # a zip inside a zip inside a donation zip, at most
+# Largest file that is read at all. Spotify's export files are at most a few tens of MB (10,000 to
+# 16,000 rows); a bigger one is refused by its size, before a byte is read, so a huge or
+# corrupt file cannot exhaust memory. 1 GiB is also the largest file Arrow's parser takes whole.
+MAX_FILE_BYTES = 1 << 30
 # what a damaged, encrypted or exotic zip raises
 _ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error)
 
@@ -49,6 +53,7 @@ class DonationFile:
         try:
             with self.path.open("rb", buffering=0) as fh:
                 size = os.fstat(fh.fileno()).st_size
+                check_size(size, self.where)
                 buf = np.empty(len(prefix) + size + len(suffix), dtype=np.uint8)
                 buf[: len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
                 view = memoryview(buf)[len(prefix) : len(prefix) + size]
@@ -65,6 +70,16 @@ class DonationFile:
             return prefix + self.read() + suffix
         buf[len(prefix) + size :] = np.frombuffer(suffix, dtype=np.uint8)
         return buf
+
+
+def check_size(size: int, where: str) -> None:
+    """Raise :class:`IngestError` when a file of ``size`` bytes is over :data:`MAX_FILE_BYTES`."""
+    if size > MAX_FILE_BYTES:
+        raise IngestError(
+            f"{where}: the file is {size / 1e9:.2f} GB, more than the "
+            f"{MAX_FILE_BYTES / 1e9:.2f} GB a file of a data export may have (Spotify's files "
+            "are at most a few tens of MB); not read"
+        )
 
 
 def donation_name(path: str | Path) -> str:
@@ -100,15 +115,19 @@ def _zip_files(
         member_where = f"{where}::{info.filename}"
         if info.filename.lower().endswith(".zip") and depth < _MAX_ZIP_DEPTH:
 
-            def inner(zf: zipfile.ZipFile = zf, name: str = info.filename) -> zipfile.ZipFile:
-                return zipfile.ZipFile(io.BytesIO(zf.read(name)))
+            def inner(
+                zf: zipfile.ZipFile = zf, info: zipfile.ZipInfo = info, w: str = member_where
+            ) -> zipfile.ZipFile:
+                check_size(info.file_size, w)
+                return zipfile.ZipFile(io.BytesIO(zf.read(info)))
 
             yield from _zip_files(inner, rel, member_where, depth + 1)
             continue
 
-        def read(zf: zipfile.ZipFile = zf, name: str = info.filename, w: str = member_where):
+        def read(zf: zipfile.ZipFile = zf, info: zipfile.ZipInfo = info, w: str = member_where):
+            check_size(info.file_size, w)  # the size the zip declares: checked before reading
             try:
-                return zf.read(name)
+                return zf.read(info)
             except _ZIP_ERRORS as exc:
                 raise IngestError(f"{w}: cannot be read from the zip ({exc})") from exc
 
@@ -118,6 +137,7 @@ def _zip_files(
 def _read_path(path: Path) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
+            check_size(path.stat().st_size, str(path))
             return path.read_bytes()
         except OSError as exc:
             raise IngestError(f"{path}: cannot be read ({exc.strerror or exc})") from exc

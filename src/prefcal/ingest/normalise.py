@@ -21,13 +21,16 @@ Definitions (all vectorised with :mod:`pyarrow.compute`):
 
 Rows that cannot be normalised are skipped and counted (reason, first failing check wins):
 ``missing:<ts field>``, ``missing:<ms field>`` (absent or null), ``bad_value:<ts field>`` (does not
-parse as a time), ``negative:<ms field>``, ``implausible:<ms field>`` (more than a week,
+parse as a time), ``implausible:<ts field>`` (before :data:`EARLIEST_TS`, 2008-01-01, or more than a
+day after the time of the ingest: Spotify launched in October 2008 and no play ends in the
+future), ``negative:<ms field>``, ``implausible:<ms field>`` (more than a week,
 :data:`MAX_MS_PLAYED`).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -47,6 +50,14 @@ TS_UTC = pa.timestamp("ms", tz="UTC")
 _NULL_STR = pa.scalar(None, pa.string())
 _MS_THRESHOLD = 10**11  # offline_timestamp >= this is in milliseconds, below in seconds
 MAX_MS_PLAYED = 7 * 24 * 3600 * 1000  # one play longer than a week is not a play
+EARLIEST_TS = datetime(2008, 1, 1, tzinfo=UTC)  # Spotify launched in October 2008
+FUTURE_SLACK_MS = 24 * 3600 * 1000  # a play may end at most a day after the ingest's clock
+
+
+def latest_plausible_ms() -> int:
+    """Latest plausible end of a play, in ms since the epoch: now (UTC) + one day."""
+    return time.time_ns() // 1_000_000 + FUTURE_SLACK_MS
+
 
 # Columns produced here (the schema without participant_id) plus the file position ``_row``.
 NORMALISED_COLUMNS = [f.name for f in STREAMS_SCHEMA if f.name != "participant_id"]
@@ -171,6 +182,15 @@ def offline_utc(offline_timestamp: pa.Array) -> pa.Array:
     return ms.cast(TS_UTC)
 
 
+def _out_of_range(ts_end: pa.Array) -> pa.Array:
+    """True where ``ts_end`` is before :data:`EARLIEST_TS` or after :func:`latest_plausible_ms`
+    (null stays False: missing and unparseable times are counted by their own checks)."""
+    ms = pc.cast(ts_end, pa.int64())
+    low = int(EARLIEST_TS.timestamp() * 1000)
+    bad = pc.or_(pc.less(ms, low), pc.greater(ms, latest_plausible_ms()))
+    return pc.fill_null(bad, False)
+
+
 def _valid_rows(raw: pa.Table, fmt: str, ts_end: pa.Array, skips: SkipLog) -> np.ndarray:
     """Boolean mask of rows that pass the checks; the others are recorded in ``skips``."""
     ts_field, ms_field = REQUIRED_FIELDS[fmt]
@@ -180,6 +200,7 @@ def _valid_rows(raw: pa.Table, fmt: str, ts_end: pa.Array, skips: SkipLog) -> np
         (f"missing:{ts_field}", pc.is_null(raw[ts_field])),
         (f"missing:{ms_field}", pc.is_null(raw[ms_field])),
         (f"bad_value:{ts_field}", pc.is_null(ts_end)),
+        (f"implausible:{ts_field}", _out_of_range(ts_end)),
         (f"negative:{ms_field}", pc.fill_null(pc.less(raw[ms_field], 0), False)),
         (
             f"implausible:{ms_field}",

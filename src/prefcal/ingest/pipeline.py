@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from prefcal.ingest.dedupe import dedupe_streams
+from prefcal.ingest.dedupe import dedupe_keep
 from prefcal.ingest.donations import DonationFile, donation_name, iter_donation_files
 from prefcal.ingest.errors import IngestError
 from prefcal.ingest.formats import FORMAT_RANK, FileKind, detect_format
@@ -167,7 +168,9 @@ def _read_one(f: _File) -> tuple[Any, pa.Table | None, SkipLog | None]:
         norm = normalise_streams(raw.table, f.kind.fmt, skips)
     except IngestError as exc:
         return exc, None, None
-    raw.table = raw.table.slice(0, 0)  # keep the metadata, free the columns
+    # keep the metadata, free the columns (an empty table: a zero-length slice would still
+    # hold every buffer of the file's parsed columns until the participant is done)
+    raw.table = raw.table.schema.empty_table()
     return raw, norm, skips
 
 
@@ -199,8 +202,11 @@ def _streams(files: list[_File], run: _Run, pool: ThreadPoolExecutor | None) -> 
         meta[fi] = (f, raw.parser, raw.n_read, n, skips, extra)
     if not parts:
         return _empty_streams()
-    table = pa.concat_tables(parts).combine_chunks()
-    kept, removed = dedupe_streams(table)
+    # The files' tables are the chunks of one table (no copy); dedupe and sort read chunked
+    # columns. Only `table` may hold them from here on, so that the sort can release them.
+    table = pa.concat_tables(parts)
+    del parts, norm, raw
+    keep, removed = dedupe_keep(table)
     for fi, (f, parser, n_read, n, skips, extra) in meta.items():
         dups = {rule: c for (i, rule), c in removed.items() if i == fi}
         run.entries[f.rel] = file_entry(
@@ -213,8 +219,33 @@ def _streams(files: list[_File], run: _Run, pool: ThreadPoolExecutor | None) -> 
             duplicates=dups,
             extra=extra,
         )
-    kept = kept.select(NORMALISED_COLUMNS)
-    return kept.sort_by([(k, "ascending") for k in STREAM_SORT_KEYS])
+    # The kept rows in sort order, without a filtered copy of the table: the (stable) sort
+    # order of all rows, less the removed ones, is the sort order of the kept rows.
+    table = table.select(NORMALISED_COLUMNS)
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in STREAM_SORT_KEYS])
+    if not keep.all():
+        order_np = order.to_numpy()
+        order = pa.array(order_np[keep[order_np]])
+    schema, columns = table.schema, table.columns
+    del table
+    return _take_releasing(schema, columns, order)
+
+
+def _take_releasing(schema: pa.Schema, columns: list[Any], order: pa.Array) -> pa.Table:
+    """``Table.from_arrays(columns).take(order)``, one column at a time: each column is
+    replaced by its reordered copy (one contiguous array) and the original released, so the
+    peak memory is the table plus one column, not two tables. The caller must hold no other
+    reference to the columns."""
+    for i in range(len(columns)):
+        columns[i] = _one_array(pc.take(columns[i], order))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _one_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The column as one array; a column of one chunk is returned without a copy."""
+    if isinstance(col, pa.Array):
+        return col
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 def _empty_streams() -> pa.Table:
@@ -309,7 +340,7 @@ def ingest_participant(
     streams = _streams(files, run, pool)
     streams = streams.add_column(0, "participant_id", pa.repeat(pa.scalar(pid), streams.num_rows))
     streams = pa.Table.from_arrays(
-        [streams[c].combine_chunks() for c in STREAMS_SCHEMA.names], schema=STREAMS_SCHEMA
+        [_one_array(streams[c]) for c in STREAMS_SCHEMA.names], schema=STREAMS_SCHEMA
     )
     pl_rows = _playlists(files, run)
     playlists = pa.Table.from_pylist(

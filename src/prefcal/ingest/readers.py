@@ -4,7 +4,8 @@ Stream files are JSON arrays of flat objects, up to ~15,000 a file. Two parsers 
 result:
 
 * **fast**: Arrow's C++ JSON reader with an explicit schema of only the fields the study reads
-  (:data:`prefcal.ingest.formats.STREAM_FIELDS`), so personal fields are never even materialised.
+  (:data:`prefcal.ingest.formats.STREAM_FIELDS`), so personal fields are never even materialised;
+  used only on a file that is valid UTF-8 throughout (checked first, in C++, without a copy).
   The file is read as it is, wrapped as ``{"r": <the file>}`` so that the array becomes one
   ``list<struct>`` value; the records are that list's elements. Any deviation (a wrong type, a
   record that is not an object or is ``null``, invalid JSON, a missing required value) makes
@@ -95,12 +96,28 @@ WRAP_PREFIX = b'{"r":'
 WRAP_SUFFIX = b"}"
 
 
+def _is_utf8(buf: Buffer) -> bool:
+    """True when the whole buffer is valid UTF-8 (checked by Arrow in C++, without a copy).
+
+    Arrow's JSON parser skips the keys it is not asked for without validating them, so invalid
+    bytes in such a key (or in a value of an unread field) would otherwise pass unnoticed."""
+    data = pa.py_buffer(buf)
+    offsets = pa.py_buffer(np.array([0, data.size], dtype=np.int32))
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, data]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def _fast(wrapped: Buffer, fmt: str) -> RawStreams | None:
     """Arrow's parser on ``WRAP_PREFIX + file + WRAP_SUFFIX``; None when it refuses (the checked
     parser then decides)."""
     start = len(WRAP_PREFIX)
     m = _FIRST_NON_WS.search(memoryview(wrapped), start)
     if m is None or wrapped[m.start()] != 0x5B or len(wrapped) > _MAX_FAST_BYTES:  # "["
+        return None
+    if not _is_utf8(wrapped):  # the checked parser names the offset of the bad byte
         return None
     fields = _schema(fmt)
     try:
