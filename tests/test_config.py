@@ -40,8 +40,17 @@ def test_cli_reports_bad_config_in_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("shards: 0\n")
     out = subprocess.run(
-        [sys.executable, "-m", "prefcal.cli", "simulate", "catalogue", "--config", str(bad),
-         "--out", str(tmp_path / "cat")],
+        [
+            sys.executable,
+            "-m",
+            "prefcal.cli",
+            "simulate",
+            "catalogue",
+            "--config",
+            str(bad),
+            "--out",
+            str(tmp_path / "cat"),
+        ],
         capture_output=True,
         text=True,
     )

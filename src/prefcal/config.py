@@ -1,8 +1,8 @@
 """Load, merge and validate the study configuration.
 
-The workflow validates ``config`` with :func:`snakemake.utils.validate`; the command-line tools use
-:func:`load_config` with the same schema (``workflow/schemas/config.schema.yaml``), so a wrong key or
-value gets the same one-line message everywhere.
+The workflow validates ``config`` with :func:`snakemake.utils.validate`; the command-line tools
+use :func:`load_config` with the same schema (``workflow/schemas/config.schema.yaml``), so a wrong
+key or value gets the same one-line message everywhere.
 """
 
 from __future__ import annotations
