@@ -7,6 +7,7 @@ key or value gets the same one-line message everywhere.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 from collections.abc import Mapping
@@ -70,10 +71,51 @@ def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) 
     return config
 
 
-def config_from_args(config_files: list[str] | None, config_json: str | None) -> dict[str, Any]:
-    """Config for a CLI call: ``--config-json`` (what the workflow passes) or ``--config`` files."""
-    if config_json:
-        # The workflow passes only the sections a rule needs; the rest comes from the defaults,
-        # which the command does not read.
-        return load_config(overrides=json.loads(config_json))
-    return load_config(*(config_files or []))
+def config_from_args(
+    config_files: list[str] | None,
+    config_json: str | None,
+    needed: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Config for a CLI call: ``--config-json`` (what the workflow passes) or ``--config`` files.
+
+    The workflow passes only the sections a command reads (``needed``), each whole: every section
+    given is validated against its part of the schema, nothing is filled in from config.yaml, so a
+    command depends on exactly what its rule's params hold. A full config is validated whole.
+    """
+    if not config_json:
+        return load_config(*(config_files or []))
+    try:
+        config = json.loads(config_json)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config-json is not valid JSON: {exc}") from exc
+    if not isinstance(config, Mapping):
+        raise ConfigError("--config-json must hold a JSON object")
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    if set(schema.get("required", [])) <= set(config):
+        validate_config(config)
+        return dict(config)
+    for key in needed:
+        if key not in config:
+            raise ConfigError(f"config key {key}: missing from --config-json")
+    for key, value in config.items():
+        if key not in schema.get("properties", {}):
+            raise ConfigError(f"config key {key}: not a section of the config schema")
+        validator = jsonschema.Draft202012Validator(schema["properties"][key])
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        if errors:
+            err = errors[0]
+            where = ".".join([key, *(str(q) for q in err.absolute_path)])
+            raise ConfigError(f"config key {where}: {err.message}")
+    return dict(config)
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """``--config-json`` (what the workflow passes) or ``--config FILE ...`` for a sub-command."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--config-json", help="config as JSON (what the workflow passes)")
+    group.add_argument(
+        "--config",
+        nargs="+",
+        metavar="FILE",
+        help="YAML config files merged over config/config.yaml",
+    )

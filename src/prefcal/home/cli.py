@@ -21,17 +21,13 @@ present); ``--config FILE ...`` merges YAML files over config/config.yaml instea
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
-from prefcal.config import SCHEMA_PATH, ConfigError, load_config, validate_config
+from prefcal.config import add_config_args, config_from_args
 
 NEEDED = {
     "log": ("seed", "simulation", "home"),
@@ -43,31 +39,7 @@ def stage_config(
     config_files: list[str] | None, config_json: str | None, needed: tuple[str, ...]
 ) -> dict[str, Any]:
     """Config of a ``home`` command; a partial ``--config-json`` is validated per section."""
-    if not config_json:
-        return load_config(*(config_files or []))
-    try:
-        config = json.loads(config_json)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--config-json is not valid JSON: {exc}") from exc
-    if not isinstance(config, Mapping):
-        raise ConfigError("--config-json must hold a JSON object")
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    if set(schema.get("required", [])) <= set(config):
-        validate_config(config)
-        return dict(config)
-    for key in needed:
-        if key not in config:
-            raise ConfigError(f"config key {key}: missing from --config-json")
-    for key, value in config.items():
-        if key not in schema.get("properties", {}):
-            raise ConfigError(f"config key {key}: not a section of the config schema")
-        validator = jsonschema.Draft202012Validator(schema["properties"][key])
-        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-        if errors:
-            err = errors[0]
-            where = ".".join([key, *(str(p) for p in err.absolute_path)])
-            raise ConfigError(f"config key {where}: {err.message}")
-    return dict(config)
+    return config_from_args(config_files, config_json, needed)
 
 
 def _min_ms(cfg: Mapping[str, Any]) -> int:
@@ -144,17 +116,6 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--config-json", help="config as JSON (what the workflow passes)")
-    group.add_argument(
-        "--config",
-        nargs="+",
-        metavar="FILE",
-        help="YAML config files merged over config/config.yaml",
-    )
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``prefcal home`` and its sub-commands."""
     p = subparsers.add_parser(
@@ -166,7 +127,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="home_command", required=True)
 
     lg = sub.add_parser("log", help="simulate and log one shard's Home requests")
-    _add_config_args(lg)
+    add_config_args(lg)
     lg.add_argument("--catalogue", required=True, help="truth catalogue directory")
     lg.add_argument("--truth-users", required=True, nargs="+", help="truth user shard directory")
     lg.add_argument("--streams", required=True, help="the shard's canonical streams.parquet")
@@ -174,7 +135,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lg.set_defaults(func=_cmd_log)
 
     se = sub.add_parser("sensitivity", help="CB vs SC-90 replay lifts over a grid of settings")
-    _add_config_args(se)
+    add_config_args(se)
     se.add_argument("--catalogue", required=True, help="truth catalogue directory")
     se.add_argument("--truth-users", required=True, nargs="+", help="truth user shard directories")
     se.add_argument("--streams", required=True, nargs="+", help="canonical streams.parquet files")

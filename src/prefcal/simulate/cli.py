@@ -16,58 +16,17 @@ Sub-commands (the workflow calls the first two; ``all`` is for tests and people 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
-from prefcal.config import SCHEMA_PATH, ConfigError, load_config, validate_config
+from prefcal.config import add_config_args, config_from_args
 
 
 def simulation_config(config_files: list[str] | None, config_json: str | None) -> dict[str, Any]:
-    """The config for a simulate command: ``seed`` and ``simulation`` validated against the schema.
-
-    ``--config-json`` may hold only those two sections (that is what the workflow passes); a full
-    config is validated whole.
-    """
-    if not config_json:
-        return load_config(*(config_files or []))
-    try:
-        config = json.loads(config_json)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--config-json is not valid JSON: {exc}") from exc
-    if not isinstance(config, Mapping):
-        raise ConfigError("--config-json must hold a JSON object")
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    if set(schema.get("required", [])) <= set(config):
-        validate_config(config)
-        return dict(config)
-    for key in ("seed", "simulation"):
-        if key not in config:
-            raise ConfigError(f"config key {key}: missing from --config-json")
-        validator = jsonschema.Draft202012Validator(schema["properties"][key])
-        errors = sorted(validator.iter_errors(config[key]), key=lambda e: list(e.absolute_path))
-        if errors:
-            err = errors[0]
-            where = ".".join([key, *(str(p) for p in err.absolute_path)])
-            raise ConfigError(f"config key {where}: {err.message}")
-    return dict(config)
-
-
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--config-json", help="config as JSON (what the workflow passes)")
-    group.add_argument(
-        "--config",
-        nargs="+",
-        metavar="FILE",
-        help="YAML config files merged over config/config.yaml",
-    )
+    """Config of a simulate command: ``seed`` and ``simulation``, validated by the schema."""
+    return config_from_args(config_files, config_json, needed=("seed", "simulation"))
 
 
 def _cmd_catalogue(args: argparse.Namespace) -> int:
@@ -137,12 +96,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="simulate_command", required=True)
 
     c = sub.add_parser("catalogue", help="write the simulated catalogue (Parquet)")
-    _add_config_args(c)
+    add_config_args(c)
     c.add_argument("--out", required=True, help="catalogue directory")
     c.set_defaults(func=_cmd_catalogue)
 
     u = sub.add_parser("users", help="simulate the users of one shard")
-    _add_config_args(u)
+    add_config_args(u)
     u.add_argument("--catalogue", required=True, help="directory written by `simulate catalogue`")
     u.add_argument("--shard", required=True, help="shard number, e.g. 003")
     u.add_argument("--n-shards", required=True, type=int, help="number of shards")
@@ -152,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.set_defaults(func=_cmd_users)
 
     a = sub.add_parser("all", help="catalogue and every shard into one directory")
-    _add_config_args(a)
+    add_config_args(a)
     a.add_argument("--out", required=True, help="output root (truth/ and raw/ are created)")
     a.add_argument("--shards", type=int, default=None, help="number of shards (default: config)")
     a.add_argument("--jobs", type=int, default=1, help="shards simulated in parallel processes")
