@@ -249,3 +249,29 @@ def test_params_from_config():
     assert params.k_grid == tuple(load_config()["clustering"]["k_grid"])
     with pytest.raises(ValueError, match="clustering.n_compo"):
         ClusteringParams.from_config({"clustering": {"n_compo": 3}})
+
+
+def test_shard_stream_items_equals_items_of_all_streams(tmp_path):
+    from prefcal.clustering.stage import read_shards, shard_stream_items, stream_items
+
+    rng = np.random.default_rng(5)
+    paths = []
+    for s in range(3):
+        n = 200
+        items = rng.integers(0, 60, n)
+        frame = pd.DataFrame(
+            {
+                "participant_id": [f"P{s}{i % 7}" for i in range(n)],
+                "content_type": rng.choice(["music", "podcast", "audiobook"], n, p=[0.7, 0.2, 0.1]),
+                "item_uri": [f"spotify:track:{v}" for v in items],
+                "creator_name": [f"artist {v % 9}" for v in items],  # one artist per track
+            }
+        )
+        frame.loc[frame.index % 17 == 0, "item_uri"] = None
+        paths.append(tmp_path / f"shard_{s}.parquet")
+        frame.to_parquet(paths[-1])
+    every = stream_items(read_shards(paths))
+    got = shard_stream_items(paths)
+    assert 20 < len(got) <= 60
+    assert got["item_uri"].is_unique
+    pd.testing.assert_frame_equal(got, every)

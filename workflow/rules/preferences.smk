@@ -1,12 +1,17 @@
 # Stage 03: listening preferences (notebooks/03_preferences.ipynb; the logic is in
 # src/prefcal/preferences). On simulated data the notebook also measures how well the context
 # profiles recover the true ones, for the study's population and for a population in which
-# context plays no role: shard 000 of the study simulated again with the settings of
-# prefcal.preferences.stage.NO_CONTEXT (context_strength 0 and no habitual users), written under
+# context plays no role: the users u with u mod s == 0, s = ceil(n_users / 250)
+# (prefcal.preferences.stage.context0_stride, so the population does not depend on `shards`),
+# simulated again with the settings of prefcal.preferences.stage.NO_CONTEXT (context_strength 0
+# and no habitual users), written under
 # results/sensitivity/context0/ by the two rules below. With donated data (data.source:
 # donations) there is no truth: neither population is validated and the error table is empty.
 
 CONTEXT0 = f"{RESULTS}/sensitivity/context0"
+CONTEXT0_STRIDE = max(
+    1, -(-config["simulation"]["n_users"] // 250)
+)  # keep in step with stage.py
 # keep in step with prefcal.preferences.stage.NO_CONTEXT
 CONTEXT0_CFG = json.dumps(
     {
@@ -44,7 +49,7 @@ rule simulate_context0:
         ENV
     params:
         cfg=CONTEXT0_CFG,
-        n_shards=config["shards"],
+        n_shards=CONTEXT0_STRIDE,
     shell:
         "python -m prefcal simulate users --config-json {params.cfg:q} --catalogue {input.catalogue}"
         " --shard 000 --n-shards {params.n_shards}"

@@ -98,7 +98,12 @@ def output_paths(out_dir: str | Path) -> dict[str, Path]:
 
 
 def read_shards(paths: Sequence[str | Path], columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Concatenate the shards' Parquet tables (in the given order), only ``columns`` if given."""
+    """Concatenate the shards' Parquet tables, only ``columns`` if given, in the canonical order.
+
+    The canonical order does not depend on how users are split into shards: rows are stably
+    sorted by ``participant_id`` (a participant's rows all come from one shard, in that shard's
+    order), so 1 shard and 8 shards give the same frame and every later result is the same.
+    """
     if not paths:
         raise ValueError("no shard files given")
     frames = []
@@ -106,7 +111,10 @@ def read_shards(paths: Sequence[str | Path], columns: Sequence[str] | None = Non
         if not Path(p).is_file():
             raise FileNotFoundError(f"shard table {p} does not exist")
         frames.append(pq.read_table(p, columns=list(columns) if columns else None).to_pandas())
-    return pd.concat(frames, ignore_index=True)
+    frame = pd.concat(frames, ignore_index=True)
+    if "participant_id" in frame.columns and len(frames) > 1:
+        frame = frame.sort_values("participant_id", kind="stable", ignore_index=True)
+    return frame
 
 
 def run_clustering(playlists: pd.DataFrame, config: Mapping[str, Any]) -> ClusteringResult:
@@ -141,6 +149,20 @@ def stream_items(streams: pd.DataFrame) -> pd.DataFrame:
     music = streams[(streams["content_type"] == "music") & streams["item_uri"].notna()]
     items = music[["item_uri", "creator_name"]].drop_duplicates("item_uri")
     return items.sort_values("item_uri", kind="stable").reset_index(drop=True)
+
+
+def shard_stream_items(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """:func:`stream_items` of the union of the shards' ``streams.parquet``, one shard in memory
+    at a time (three columns), so that memory depends on the shard size, not the study size."""
+    if not paths:
+        raise ValueError("no shard files given")
+    parts = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"shard table {p} does not exist")
+        cols = ["content_type", "item_uri", "creator_name"]
+        parts.append(stream_items(pq.read_table(p, columns=cols).to_pandas()))
+    return stream_items(pd.concat(parts, ignore_index=True).assign(content_type="music"))
 
 
 def taste_types(

@@ -412,7 +412,22 @@ def read_home_data(
         pop += np.array(
             [int(np.sum(part.column(f"n_{t}").to_numpy())) for t in model.CONTENT_TYPES]
         )
-    return concat_home_data(logs), concat_home_data(abs_), pop
+    return (
+        canonical_order(concat_home_data(logs), env),
+        canonical_order(concat_home_data(abs_), env),
+        pop,
+    )
+
+
+def canonical_order(data: HomeData, env: HomeEnvironment) -> HomeData:
+    """The requests sorted by (simulated user index ``u``, request number): an order that does not
+    depend on how the users were split into shards, so every later draw (A/B test, bootstrap)
+    and every result is the same for 1 or 8 shards."""
+    user = np.asarray(env.params.user_index)[data.batch.user_row]
+    order = np.lexsort((data.batch.request_no, user))
+    if np.array_equal(order, np.arange(order.size)):
+        return data
+    return data.take(order)
 
 
 def concat_home_data(parts: list[HomeData]) -> HomeData:

@@ -57,7 +57,9 @@ from prefcal.preferences.windows import taste_window_features, window_features
 
 __all__ = [
     "ERROR_COLUMNS",
+    "CONTEXT0_USERS",
     "NO_CONTEXT",
+    "context0_stride",
     "STREAM_COLUMNS",
     "block_profiles",
     "descriptors_table",
@@ -457,10 +459,20 @@ def taste_entropy_order(features: pd.DataFrame, prefix: str, window: str) -> pd.
 #: weekday mornings on mobile is a context effect too). Keep in step with workflow/rules/
 #: preferences.smk.
 NO_CONTEXT = {"context_strength": 0.0, "habitual_share": 0.0}
+#: size of that population: the users ``u`` with ``u mod s == 0``, ``s = context0_stride(n_users)``
+#: (at most this many, whatever the number of shards)
+CONTEXT0_USERS = 250
+
+
+def context0_stride(n_users: int) -> int:
+    """``s = ceil(n_users / CONTEXT0_USERS)``: the no-context population is "shard 0 of s" of the
+    simulation, so its users do not depend on the study's ``shards``."""
+    return max(1, -(-int(n_users) // CONTEXT0_USERS))
 
 
 def ensure_context0_data(config: Mapping[str, Any], work_dir: str | Path, catalogue: Path) -> Path:
-    """For a notebook run by hand: simulate shard 000 of the study with :data:`NO_CONTEXT` into
+    """For a notebook run by hand: simulate the no-context population (shard 000 of
+    :func:`context0_stride` shards) with :data:`NO_CONTEXT` into
     ``work_dir/{raw,truth/users,data}/shard_000`` (the commands of the workflow's
     ``simulate_context0`` and ``ingest_context0`` rules) unless its streams exist; returns
     ``work_dir``."""
@@ -474,7 +486,7 @@ def ensure_context0_data(config: Mapping[str, Any], work_dir: str | Path, catalo
     cli = [sys.executable, "-m", "prefcal.cli"]
     commands = [
         [*cli, "simulate", "users", "--config-json", cfg, "--catalogue", str(catalogue)]
-        + ["--shard", "000", "--n-shards", str(config["shards"]), "--out", str(raw)]
+        + ["--shard", "000", "--n-shards", str(context0_stride(sim["n_users"])), "--out", str(raw)]
         + ["--truth", str(work / "truth" / "users" / "shard_000")],
         [*cli, "ingest", "--each", str(raw), "--out", str(data), "--id-seed", str(config["seed"])],
     ]

@@ -46,13 +46,13 @@ from prefcal.simulate.model import AUDIOBOOK, DESKTOP, MOBILE, MUSIC, PODCAST
 from prefcal.simulate.users import UserDraw, user_rng
 from prefcal.simulate.writers import (
     NULL,
+    ExportSink,
     bool_tokens,
     json_array,
     json_objects,
     json_records,
     json_token,
     tokens_for,
-    write_text,
 )
 
 OLD_FIELDS = (
@@ -294,7 +294,23 @@ def _year_span(end_ms: np.ndarray) -> str:
 def write_user_exports(
     user_dir: Path, draw: UserDraw, plays: Plays, cat: Catalogue, seed: int, sim: Mapping[str, Any]
 ) -> ExportCounts:
-    """Write all export files of one user into ``user_dir``; return what was written."""
+    """Write all export files of one user into ``user_dir`` (or, with ``simulation.export_container:
+    zip``, into the archive ``user_dir.zip`` with the same paths); return what was written."""
+    sink = ExportSink(user_dir, str(sim.get("export_container", "folder")))
+    try:
+        return _write_user_exports(sink, draw, plays, cat, seed, sim)
+    finally:
+        sink.close()
+
+
+def _write_user_exports(
+    sink: ExportSink,
+    draw: UserDraw,
+    plays: Plays,
+    cat: Catalogue,
+    seed: int,
+    sim: Mapping[str, Any],
+) -> ExportCounts:
     rng = user_rng(seed, draw.u, EXPORT_STREAM)
     days = int(sim["days"])
     per_file = int(sim["extended_rows_per_file"])
@@ -307,7 +323,7 @@ def write_user_exports(
     video_idx = np.flatnonzero(video)
 
     def put(rel: str, text: str) -> None:
-        counts.bytes += write_text(user_dir / rel, text)
+        counts.bytes += sink.write(rel, text)
         counts.files.append(rel)
 
     if draw.new_format:

@@ -29,7 +29,7 @@ from prefcal.simulate.truth import (
 )
 from prefcal.simulate.users import draw_user
 
-_USER_DIR = re.compile(r"^sim_\d{6}$")
+_USER_DIR = re.compile(r"^sim_\d{6}(\.zip)?$")
 
 
 def shard_users(n_users: int, shard: int, n_shards: int) -> np.ndarray:
@@ -92,8 +92,11 @@ def _prepare_out(out_dir: Path, overwrite: bool) -> None:
         if not overwrite:
             raise ValueError(f"output folder {out_dir} is not empty; remove it or pass --overwrite")
         for child in out_dir.iterdir():
-            if child.is_dir() and _USER_DIR.match(child.name):
-                shutil.rmtree(child)
+            if _USER_DIR.match(child.name):
+                if child.is_dir():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
 
 

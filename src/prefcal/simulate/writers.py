@@ -11,6 +11,7 @@ faster and gives exactly the same bytes (:func:`json_records` equals
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,50 @@ def write_text(path: Path, text: str) -> int:
 def write_json(path: Path, obj: Any) -> int:
     """``json.dumps(obj, indent=2, ensure_ascii=False)`` to ``path`` (small nested files)."""
     return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+class ExportSink:
+    """Where one user's export files go: a folder (``container="folder"``), or one zip archive
+    ``<folder>.zip`` holding the same relative paths (``container="zip"``), the form in which
+    Spotify delivers an export (``my_spotify_data.zip``).
+
+    Zip members are deflated at level :data:`ZIP_LEVEL` and stamped with one fixed time
+    (:data:`ZIP_TIME`), so the archive's bytes depend on the content only.
+    """
+
+    def __init__(self, user_dir: Path, container: str = "folder") -> None:
+        if container not in CONTAINERS:
+            raise ValueError(
+                f"simulation.export_container must be one of {CONTAINERS}, got {container!r}"
+            )
+        self.container = container
+        self.path = user_dir.with_name(user_dir.name + ".zip") if container == "zip" else user_dir
+        self._zip: zipfile.ZipFile | None = None
+        if container == "zip":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._zip = zipfile.ZipFile(self.path, "w")
+
+    def write(self, rel: str, text: str) -> int:
+        """Write ``text`` (UTF-8) as ``rel``; return its size in bytes before compression."""
+        if self._zip is None:
+            return write_text(self.path / rel, text)
+        data = text.encode("utf-8")
+        info = zipfile.ZipInfo(rel, date_time=ZIP_TIME)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        self._zip.writestr(info, data, compresslevel=ZIP_LEVEL)
+        return len(data)
+
+    def close(self) -> None:
+        """Finish the archive (a no-op for a folder)."""
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+
+
+#: ``simulation.export_container`` values
+CONTAINERS = ("folder", "zip")
+#: deflate level of simulated zip exports: the fastest level (about 1/8 of the JSON's size)
+ZIP_LEVEL = 1
+#: the time stamp of every zip member (fixed, so that equal content gives equal bytes)
+ZIP_TIME = (2026, 1, 1, 0, 0, 0)

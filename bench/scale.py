@@ -1,0 +1,184 @@
+"""Benchmark: the whole workflow at growing numbers of simulated users (issue 7).
+
+For each size N (``--sizes``, default 1,000, 10,000 and 100,000 users) the script copies the
+project into a fresh folder under ``--work``, writes an overlay config (``simulation.n_users: N``,
+``shards: ceil(N / --users-per-shard)``) and runs
+
+    snakemake --profile profiles/default --configfile config/scale.yaml OVERLAY --cores C
+
+with ``config/scale.yaml`` (90 days of history, zip exports, fixed-size population analyses). From
+Snakemake's own benchmark files (``results/benchmarks/**.tsv``: wall seconds ``s`` and peak
+resident memory ``max_rss`` of every job) it prints per stage (rule): jobs, the sum of the jobs'
+wall seconds (core-seconds of work), the largest job's wall seconds and the largest peak memory;
+then the run's wall time and the number of streams.
+
+Bars (issue 7), checked on the sizes run:
+
+* 100,000 users x 90 days end to end in under 60 minutes on 2 cores, peak memory under 8 GB;
+* growth exponent of time vs users (least-squares slope of log wall time on log users over the
+  sizes run) at most 1.1;
+* peak memory flat: the largest job's peak at the largest size over that at the smallest size
+  (the memory ratio) at most 1.5, i.e. it depends on the shard size, not the study size.
+
+    nice -n 5 .venv/bin/python bench/scale.py --sizes 1000,10000 --work /tmp/scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+EXCLUDE = {".venv", "results", ".snakemake", ".git", ".pytest_cache", ".ruff_cache"}
+
+
+def copy_project(dest: Path) -> None:
+    """The tracked project (no results, venv or Snakemake state) into ``dest``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(
+        REPO, dest, ignore=lambda d, names: [n for n in names if n in EXCLUDE and d == str(REPO)]
+    )
+
+
+def run_size(n_users: int, args: argparse.Namespace) -> dict:
+    """Run the workflow for ``n_users`` users; return timings and the per-job benchmark table."""
+    work = Path(args.work) / f"users_{n_users}"
+    copy_project(work)
+    shards = max(1, math.ceil(n_users / args.users_per_shard))
+    overlay = work / "config" / "scale_size.yaml"
+    overlay.write_text(f"shards: {shards}\nsimulation:\n  n_users: {n_users}\n")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    cmd = [
+        "snakemake",
+        "--profile",
+        "profiles/default",
+        "--configfile",
+        "config/scale.yaml",
+        str(overlay.relative_to(work)),
+        "--cores",
+        str(args.cores),
+    ]
+    print(f"[{n_users:,} users, {shards} shards] {' '.join(cmd)}", flush=True)
+    t0 = time.perf_counter()
+    with open(work / "scale_run.log", "w") as log:
+        proc = subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"snakemake failed for {n_users} users; see {work / 'scale_run.log'}")
+    jobs = []
+    for tsv in sorted((work / "results" / "benchmarks").rglob("*.tsv")):
+        row = pd.read_csv(tsv, sep="\t").iloc[-1]
+        rel = tsv.relative_to(work / "results" / "benchmarks")
+        stage = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        jobs.append({"stage": stage, "s": float(row["s"]), "max_rss_mb": float(row["max_rss"])})
+    streams = sum(
+        pq.ParquetFile(p).metadata.num_rows
+        for p in (work / "results" / "data").glob("shard_*/streams.parquet")
+    )
+    raw_bytes = sum(p.stat().st_size for p in (work / "results" / "raw").rglob("*") if p.is_file())
+    if not args.keep:
+        shutil.rmtree(work / "results" / "raw", ignore_errors=True)
+    return {
+        "users": n_users,
+        "shards": shards,
+        "wall": wall,
+        "streams": streams,
+        "raw_gb": raw_bytes / 1e9,
+        "jobs": pd.DataFrame(jobs),
+    }
+
+
+def stage_table(run: dict) -> pd.DataFrame:
+    """Per stage: jobs, summed wall seconds, largest job's seconds and peak memory (MB)."""
+    g = run["jobs"].groupby("stage")
+    out = pd.DataFrame(
+        {
+            "jobs": g.size(),
+            "sum_s": g["s"].sum().round(1),
+            "max_job_s": g["s"].max().round(1),
+            "peak_mb": g["max_rss_mb"].max().round(0),
+        }
+    )
+    return out.sort_values("sum_s", ascending=False)
+
+
+def growth_exponent(users: list[int], seconds: list[float]) -> float:
+    """Least-squares slope b of ``log t = a + b log N``."""
+    return float(np.polyfit(np.log(users), np.log(seconds), 1)[0])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,10000,100000", help="comma-separated user counts")
+    ap.add_argument("--users-per-shard", type=int, default=2500)
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--work", default="/tmp/prefcal_scale", help="where the runs happen")
+    ap.add_argument("--keep", action="store_true", help="keep the raw simulated exports")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    runs = []
+    for n in sizes:
+        run = run_size(n, args)
+        runs.append(run)
+        print(
+            f"\n{n:,} users, {run['shards']} shards: wall {run['wall']:.0f} s, "
+            f"{run['streams']:,} streams, raw exports {run['raw_gb']:.2f} GB (zip)"
+        )
+        print(stage_table(run).to_string())
+    print("\nusers      wall_s   streams       peak_MB  stage_at_peak")
+    for r in runs:
+        j = r["jobs"].loc[r["jobs"]["max_rss_mb"].idxmax()]
+        print(
+            f"{r['users']:<10,} {r['wall']:<8.0f} {r['streams']:<13,} "
+            f"{j['max_rss_mb']:<8.0f} {j['stage']}"
+        )
+    ok = True
+    if len(runs) >= 2:
+        users = [r["users"] for r in runs]
+        b = growth_exponent(users, [r["wall"] for r in runs])
+        per = {
+            st: growth_exponent(
+                users,
+                [max(r["jobs"].loc[r["jobs"]["stage"] == st, "s"].sum(), 1e-3) for r in runs],
+            )
+            for st in runs[-1]["jobs"]["stage"].unique()
+        }
+        peak = [r["jobs"]["max_rss_mb"].max() for r in runs]
+        mem_ratio = peak[-1] / peak[0]
+        print("\ngrowth exponent of each stage's summed wall time vs users:")
+        for st, e in sorted(per.items(), key=lambda kv: -kv[1]):
+            print(f"  {st:<24} {e:5.2f}")
+        verdict = "PASS" if b <= 1.1 else "FAIL"
+        print(f"\nBAR growth exponent of wall time {b:.2f} (<= 1.1): {verdict}")
+        print(
+            f"BAR memory ratio {peak[-1]:.0f} MB / {peak[0]:.0f} MB = {mem_ratio:.2f} (<= 1.5): "
+            f"{'PASS' if mem_ratio <= 1.5 else 'FAIL'}"
+        )
+        ok = b <= 1.1 and mem_ratio <= 1.5
+    big = [r for r in runs if r["users"] >= 100_000]
+    for r in big:
+        peak_gb = r["jobs"]["max_rss_mb"].max() / 1024
+        good = r["wall"] < 3600 and peak_gb < 8
+        print(
+            f"BAR {r['users']:,} users end to end {r['wall'] / 60:.1f} min (< 60) and peak "
+            f"{peak_gb:.2f} GB (< 8): {'PASS' if good else 'FAIL'}"
+        )
+        ok = ok and good
+    if not big:
+        print("BAR 100,000 users: not run (pass --sizes ...,100000)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
