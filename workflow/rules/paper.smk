@@ -5,11 +5,15 @@
 # Stages register their paper inputs by extending these lists in their own .smk file, which the
 # Snakefile includes after this one; the rules below read the lists through input functions, so
 # they see every stage's entries.
+import glob
 import shutil
 
 MACRO_FILES = [f"{RESULTS}/paper/macros/01_data.tex"]
 PAPER_TABLES = [f"{RESULTS}/tables/data_overview.tex"]
-PAPER_FIGURES = [f"{RESULTS}/figures/podcast_share_by_hour.pdf"]
+PAPER_FIGURES = [
+    f"{RESULTS}/figures/podcast_share_by_hour.pdf",
+    f"{RESULTS}/figures/workflow_dag.pdf",
+]
 LATEX_INSTALL = (
     "sudo apt-get install texlive-latex-base texlive-latex-recommended "
     "texlive-fonts-recommended latexmk"
@@ -53,6 +57,30 @@ rule macros:
         ENV
     shell:
         "python -m prefcal.paper macros {input:q} --out {output:q} > {log} 2>&1"
+
+
+# The workflow DAG figure: Snakemake's job graph of a full run with this config, collapsed to rules.
+rule workflow_dag:
+    input:
+        "Snakefile",
+        sorted(glob.glob("workflow/rules/*.smk")),
+    output:
+        pdf=f"{RESULTS}/figures/workflow_dag.pdf",
+        png=report(
+            f"{RESULTS}/figures/workflow_dag.png",
+            caption="../report/workflow_dag.rst",
+            category="00 Workflow",
+        ),
+    log:
+        f"{RESULTS}/logs/paper/workflow_dag.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/paper/workflow_dag.tsv"
+    conda:
+        ENV
+    params:
+        cfg=config_json(),
+    shell:
+        "python -m prefcal.paper dag --config-json {params.cfg:q} --out {output.pdf:q} > {log} 2>&1"
 
 
 rule paper:

@@ -1,4 +1,4 @@
-"""``prefcal paper ...``: merge the stages' macro files, build the PDF.
+"""``prefcal paper ...``: merge the stages' macro files, draw the workflow DAG, build the PDF.
 
 The workflow calls it as ``python -m prefcal.paper ...`` (see :mod:`prefcal.paper.__main__`), which
 works whether or not ``prefcal.paper.cli`` is listed in :data:`prefcal.cli.SUBCOMMAND_MODULES`.
@@ -32,6 +32,17 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dag(args: argparse.Namespace) -> int:
+    import json
+
+    from prefcal.paper.dag import snakemake_dag, write_dag_figure
+
+    graph = write_dag_figure(snakemake_dag(json.loads(args.config_json)), args.out)
+    jobs = sum(graph.n_jobs.values())
+    print(f"wrote {args.out}: {len(graph.n_jobs)} rules, {jobs} jobs, {len(graph.edges)} edges")
+    return 0
+
+
 def add_paper_commands(sub: argparse._SubParsersAction) -> None:
     """Add the ``macros`` and ``build`` commands to ``sub``."""
     macros = sub.add_parser("macros", help="merge the stages' macro files into one")
@@ -48,6 +59,11 @@ def add_paper_commands(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--build-dir", required=True, help="LaTeX source tree to (re)create")
     build.add_argument("--out", required=True, help="where to copy the PDF")
     build.set_defaults(func=_build)
+
+    dag = sub.add_parser("dag", help="draw the workflow's rule graph (snakemake --dag)")
+    dag.add_argument("--config-json", required=True, help="the run's config as JSON")
+    dag.add_argument("--out", required=True, help="figure path (.pdf and .png are written)")
+    dag.set_defaults(func=_dag)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
