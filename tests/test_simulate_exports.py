@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 import pytest
 
@@ -372,8 +374,12 @@ def test_zip_container_holds_the_same_files_and_ingests_to_the_same_tables(run, 
     simulate_all(zcfg, tmp_path / "z2", 3)
     assert _hashes(tmp_path / "z" / "raw") == _hashes(tmp_path / "z2" / "raw")
     shard = "shard_001"
-    a = ingest([out / "raw" / shard], tmp_path / "ia", id_seed=cfg["seed"], threads=1)
-    b = ingest([tmp_path / "z" / "raw" / shard], tmp_path / "ib", id_seed=cfg["seed"], threads=1)
+    folders = sorted((out / "raw" / shard).iterdir())  # one donation per participant
+    zips = sorted((tmp_path / "z" / "raw" / shard).iterdir())
+    assert [p.name for p in zips] == [f"{p.name}.zip" for p in folders]
+    a = ingest(folders, tmp_path / "ia", id_seed=cfg["seed"], threads=1)
+    b = ingest(zips, tmp_path / "ib", id_seed=cfg["seed"], threads=1)
+    assert pa.compute.count_distinct(a.streams.column("participant_id")).as_py() == len(folders)
     assert a.streams.num_rows > 100
     assert a.streams.equals(b.streams)
     assert a.playlists.num_rows > 10

@@ -61,7 +61,11 @@ def test_every_rule_logged_and_benchmarked(smoke_run):
 def test_stage_tables_hold_values(smoke_run):
     res = smoke_run / "results/tables"
     agreement = pd.read_csv(res / "cluster_truth_agreement.csv")
-    assert agreement["ari"].between(0.5, 1.0).all()
+    # ~300 playlists in the smoke study: playlists well above chance, tracks (whose taste type
+    # comes from the few playlists holding them) clearly above it (the default study: 0.999)
+    playlists = agreement["unit"] == "playlists"
+    assert agreement.loc[playlists, "ari"].between(0.5, 1.0).all()
+    assert agreement.loc[~playlists, "ari"].between(0.3, 1.0).all()
     errors = pd.read_csv(res / "profile_error.csv")
     assert set(errors["population"]) == {"context strength 1", "no context"}
     hyp = pd.read_csv(res / "rq_hypotheses.csv")

@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = [
     "prefcal.simulate.cli",
     "prefcal.ingest.cli",
     "prefcal.collect.cli",
+    "prefcal.preferences.cli",
     "prefcal.home.cli",
     "prefcal.donation.cli",
 ]

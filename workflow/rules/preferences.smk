@@ -78,10 +78,36 @@ rule ingest_context0:
         " --id-seed {params.seed} > {log} 2>&1"
 
 
+# Per shard: the per-user summaries (window features, descriptors, context counts) at t_eval;
+# the notebook combines them, so no job holds more than one shard's streams.
+rule preference_features:
+    input:
+        streams=f"{RESULTS}/data/shard_{{shard}}/streams.parquet",
+        all_streams=expand(
+            f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS
+        ),
+        item_taste=f"{RESULTS}/clusters/item_taste.parquet",
+    output:
+        directory(f"{RESULTS}/preferences/shard_{{shard}}"),
+    log:
+        f"{RESULTS}/logs/preference_features/shard_{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/preference_features/shard_{{shard}}.tsv"
+    conda:
+        ENV
+    params:
+        cfg=config_json("preferences", "analysis", "ingest"),
+    shell:
+        "python -m prefcal preferences features --config-json {params.cfg:q}"
+        " --streams {input.streams} --all-streams {input.all_streams}"
+        " --item-taste {input.item_taste} --out {output} > {log} 2>&1"
+
+
 rule preferences:
     input:
         **PREF_VALIDATION,
         streams=expand(f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS),
+        features=expand(f"{RESULTS}/preferences/shard_{{shard}}", shard=SHARDS),
         item_taste=rules.playlist_clusters.output.item_taste,
         notebook="notebooks/03_preferences.ipynb",
     output:
@@ -130,6 +156,7 @@ rule preferences:
         extra=(
             f"-p data_dir {RESULTS}/data"
             f" -p clusters_dir {RESULTS}/clusters"
+            f" -p features_dir {RESULTS}/preferences"
             + (
                 ""
                 if DONATIONS_DIR

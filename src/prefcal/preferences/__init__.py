@@ -14,10 +14,13 @@ and ``ingest.min_ms_played``).
 """
 
 from prefcal.preferences.context import (
+    ContextCounts,
     ContextProfiles,
+    context_counts,
     context_profiles,
     crossfit_strength,
     estimate_strength,
+    profiles_from_counts,
 )
 from prefcal.preferences.descriptors import entropy_bits, user_descriptors
 from prefcal.preferences.params import PreferenceParams
@@ -34,9 +37,12 @@ from prefcal.preferences.windows import (
 )
 
 __all__ = [
+    "ContextCounts",
     "ContextProfiles",
     "PreferenceParams",
+    "context_counts",
     "context_profiles",
+    "profiles_from_counts",
     "crossfit_strength",
     "entropy_bits",
     "estimate_strength",

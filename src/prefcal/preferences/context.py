@@ -190,16 +190,10 @@ def local_day_index(ts: pd.Series | np.ndarray, timezone: str) -> np.ndarray:
     return naive.astype(np.int64)
 
 
-def _crossfit_alphas(
-    flat: np.ndarray, fold: np.ndarray, shape: tuple[int, ...]
-) -> tuple[float, float]:
-    """``(alpha_user, alpha_ctx)`` by crossfit from each stream's cell index and fold (0/1)."""
-    size = int(np.prod(shape))
-    n_u, g = shape[0], shape[-1]
-    cells = [
-        np.bincount(flat[fold == f], minlength=size).reshape(n_u, -1, g).astype(np.float64)
-        for f in (0, 1)
-    ]
+def _crossfit_alphas(cells0: np.ndarray, cells1: np.ndarray) -> tuple[float, float]:
+    """``(alpha_user, alpha_ctx)`` by crossfit from the two folds' cell counts ``(U, C, G)``."""
+    cells = [cells0.astype(np.float64), cells1.astype(np.float64)]
+    g = cells0.shape[-1]
     users = [c.sum(axis=1) for c in cells]
     pops = []
     for f in (0, 1):
@@ -393,7 +387,109 @@ class ContextProfiles:
         return frame
 
 
-def context_profiles(
+@dataclass
+class ContextCounts:
+    """The sufficient statistics of :func:`context_profiles`: per user, the counts of streams that
+    count in every cell and fold, ``folds[u, b, w, d, k, f]`` (user, hour block, weekday=0 /
+    weekend=1, device class, type, fold ``f`` = local calendar day mod 2).
+
+    Counts of disjoint sets of users (the shards of a study) are stacked with :meth:`concat` and
+    give the same profiles as the counts of all streams at once: every estimate is a function of
+    these counts only.
+    """
+
+    users: pd.Index
+    folds: np.ndarray
+    types: tuple[str, ...]
+    hour_blocks: tuple[int, ...]
+    device_classes: Mapping[str, str]
+    classes: tuple[str, ...]
+    timezone: str
+    time_column: str
+
+    @classmethod
+    def concat(cls, parts: Sequence[ContextCounts]) -> ContextCounts:
+        """Stack the counts of disjoint user sets, users sorted by id (stable)."""
+        if not parts:
+            raise ValueError("no context counts to concatenate")
+        first = parts[0]
+        meta = ("types", "hour_blocks", "classes", "timezone", "time_column")
+        for p in parts[1:]:
+            for m in meta:
+                if getattr(p, m) != getattr(first, m):
+                    raise ValueError(f"context counts differ in {m}: {getattr(p, m)!r}")
+        users = np.concatenate([np.asarray(p.users, dtype=object) for p in parts])
+        if pd.Index(users).has_duplicates:
+            raise ValueError("a participant appears in two shards' context counts")
+        folds = np.concatenate([p.folds for p in parts], axis=0)
+        order = np.argsort(users, kind="stable")
+        return cls(
+            pd.Index(users[order]), folds[order], first.types, first.hour_blocks,
+            first.device_classes, first.classes, first.timezone, first.time_column,
+        )  # fmt: skip
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table of the non-zero counts (and one row with ``count`` 0 per user without any,
+        so that users are kept): participant_id, cell indices, type and fold index, count."""
+        u, b, w, d, k, f = np.nonzero(self.folds)
+        frame = pd.DataFrame(
+            {
+                "participant_id": np.asarray(self.users, dtype=object)[u],
+                "block": b.astype(np.int16),
+                "weekend": w.astype(np.int8),
+                "device_class": d.astype(np.int16),
+                "type": k.astype(np.int16),
+                "fold": f.astype(np.int8),
+                "count": self.folds[u, b, w, d, k, f].astype(np.int64),
+            }
+        )
+        empty = np.flatnonzero(self.folds.reshape(len(self.users), -1).sum(axis=1) == 0)
+        if empty.size:
+            zeros = pd.DataFrame(
+                {
+                    "participant_id": np.asarray(self.users, dtype=object)[empty],
+                    **{c: np.zeros(empty.size, dtype=frame[c].dtype) for c in frame.columns[1:]},
+                }
+            )
+            frame = pd.concat([frame, zeros], ignore_index=True)
+        return frame.sort_values("participant_id", kind="stable", ignore_index=True)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        hour_blocks: Sequence[int],
+        types: Sequence[str],
+        device_classes: Mapping[str, str],
+        timezone: str = "UTC",
+        time_column: str = "ts_start",
+    ) -> ContextCounts:
+        """The counts of :meth:`to_frame`'s table (users in order of first appearance)."""
+        classes = tuple(dict.fromkeys(device_classes.values()))
+        codes, users = pd.factorize(frame["participant_id"])
+        shape = (len(users), len(hour_blocks), 2, len(classes), len(types), 2)
+        folds = np.zeros(shape)
+        np.add.at(
+            folds,
+            (
+                codes,
+                frame["block"].to_numpy(np.int64),
+                frame["weekend"].to_numpy(np.int64),
+                frame["device_class"].to_numpy(np.int64),
+                frame["type"].to_numpy(np.int64),
+                frame["fold"].to_numpy(np.int64),
+            ),
+            frame["count"].to_numpy(np.float64),
+        )
+        return cls(
+            pd.Index(np.asarray(users, dtype=object)), folds, tuple(types),
+            tuple(int(h) for h in hour_blocks), dict(device_classes), classes, timezone,
+            time_column,
+        )  # fmt: skip
+
+
+def context_counts(
     streams: pd.DataFrame,
     *,
     hour_blocks: Sequence[int] = (0, 6, 10, 14, 18, 22),
@@ -403,15 +499,11 @@ def context_profiles(
     time_column: str = "ts_start",
     min_ms_played: int = 30_000,
     exclude_skips: bool = False,
-    method: str = "marginal_likelihood",
     before: pd.Timestamp | None = None,
-) -> ContextProfiles:
-    """Estimate the profiles of the module doc from ``streams`` (only those before ``before``)."""
+) -> ContextCounts:
+    """The :class:`ContextCounts` of ``streams`` (only those before ``before``); every participant
+    of ``streams`` is a user, in order of first appearance, with zero counts if none counts."""
     require_columns(streams, ["participant_id", "device", time_column], "streams")
-    if method not in CONTEXT_METHODS:
-        raise ValueError(
-            f"preferences.shrinkage must be one of {list(CONTEXT_METHODS)}, got {method!r}"
-        )
     device_classes = dict(DEFAULT_DEVICE_CLASSES if device_classes is None else device_classes)
     keep = qualifying_mask(
         streams, types=types, min_ms_played=min_ms_played, exclude_skips=exclude_skips
@@ -428,18 +520,41 @@ def context_profiles(
     hour, weekend = local_hour_weekend(sub[time_column], timezone)
     b = hour_block_index(hour, hour_blocks)
     d, classes = device_class_codes(sub["device"], device_classes)
-    n_u, n_b, n_d, g = len(users), len(hour_blocks), len(classes), len(types)
-    shape = (n_u, n_b, 2, n_d, g)
-    flat = np.ravel_multi_index((u, b, weekend.astype(np.int64), d, k), shape)
-    cell = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape).astype(np.float64)
+    fold = local_day_index(sub[time_column], timezone) % 2
+    shape = (len(users), len(hour_blocks), 2, len(classes), len(types), 2)
+    flat = np.ravel_multi_index((u, b, weekend.astype(np.int64), d, k, fold), shape)
+    folds = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape).astype(np.float64)
+    return ContextCounts(
+        users=pd.Index(np.asarray(users, dtype=object)),
+        folds=folds,
+        types=tuple(types),
+        hour_blocks=tuple(int(h) for h in hour_blocks),
+        device_classes=device_classes,
+        classes=classes,
+        timezone=timezone,
+        time_column=time_column,
+    )
+
+
+def profiles_from_counts(
+    counts: ContextCounts, method: str = "marginal_likelihood"
+) -> ContextProfiles:
+    """The profiles of the module doc from the counts (``method``: how alpha is estimated)."""
+    if method not in CONTEXT_METHODS:
+        raise ValueError(
+            f"preferences.shrinkage must be one of {list(CONTEXT_METHODS)}, got {method!r}"
+        )
+    cell = counts.folds.sum(axis=-1)
+    n_u, g = cell.shape[0], cell.shape[-1]
     user = cell.sum(axis=(1, 2, 3))
 
     total = user.sum(axis=0)
     population = (total + 0.5) / (total.sum() + 0.5 * g)
     loo_pop = (total[None, :] - user + 0.5) / ((total.sum() - user.sum(axis=1))[:, None] + 0.5 * g)
     if method == "crossfit":
-        fold = local_day_index(sub[time_column], timezone) % 2
-        alpha_user, alpha_crossfit = _crossfit_alphas(flat, fold, shape)
+        alpha_user, alpha_crossfit = _crossfit_alphas(
+            counts.folds[..., 0].reshape(n_u, -1, g), counts.folds[..., 1].reshape(n_u, -1, g)
+        )
     else:
         alpha_user = estimate_strength(user, loo_pop, method)
     user_shrunk = (user + alpha_user * population) / (user.sum(axis=1, keepdims=True) + alpha_user)
@@ -455,13 +570,13 @@ def context_profiles(
     else:
         alpha_context = estimate_strength(n_cells, loo_user, method)
     return ContextProfiles(
-        users=pd.Index(np.asarray(users, dtype=object)),
-        types=tuple(types),
-        hour_blocks=tuple(int(h) for h in hour_blocks),
-        device_classes=device_classes,
-        classes=classes,
-        timezone=timezone,
-        time_column=time_column,
+        users=counts.users,
+        types=counts.types,
+        hour_blocks=counts.hour_blocks,
+        device_classes=counts.device_classes,
+        classes=counts.classes,
+        timezone=counts.timezone,
+        time_column=counts.time_column,
         cell_counts=cell,
         user_counts=user,
         population=population,
@@ -470,3 +585,36 @@ def context_profiles(
         alpha_context=alpha_context,
         method=method,
     )
+
+
+def context_profiles(
+    streams: pd.DataFrame,
+    *,
+    hour_blocks: Sequence[int] = (0, 6, 10, 14, 18, 22),
+    types: Sequence[str] = DEFAULT_TYPES,
+    device_classes: Mapping[str, str] | None = None,
+    timezone: str = "UTC",
+    time_column: str = "ts_start",
+    min_ms_played: int = 30_000,
+    exclude_skips: bool = False,
+    method: str = "marginal_likelihood",
+    before: pd.Timestamp | None = None,
+) -> ContextProfiles:
+    """Estimate the profiles of the module doc from ``streams`` (only those before ``before``):
+    :func:`profiles_from_counts` of :func:`context_counts`."""
+    if method not in CONTEXT_METHODS:
+        raise ValueError(
+            f"preferences.shrinkage must be one of {list(CONTEXT_METHODS)}, got {method!r}"
+        )
+    counts = context_counts(
+        streams,
+        hour_blocks=hour_blocks,
+        types=types,
+        device_classes=device_classes,
+        timezone=timezone,
+        time_column=time_column,
+        min_ms_played=min_ms_played,
+        exclude_skips=exclude_skips,
+        before=before,
+    )
+    return profiles_from_counts(counts, method)

@@ -48,7 +48,13 @@ import pandas as pd
 
 from prefcal.paper.macros import Latex, format_float, format_int, format_percent, latex_escape
 from prefcal.paper.tables import latex_tabular, write_csv
-from prefcal.preferences.context import ALPHA_BOUNDS, ContextProfiles, context_profiles
+from prefcal.preferences.context import (
+    ALPHA_BOUNDS,
+    ContextCounts,
+    ContextProfiles,
+    context_counts,
+    profiles_from_counts,
+)
 from prefcal.preferences.descriptors import entropy_bits, user_descriptors
 from prefcal.preferences.params import PreferenceParams
 from prefcal.preferences.profile_error import CELL_KEYS, _cell_distances
@@ -65,6 +71,8 @@ __all__ = [
     "descriptors_table",
     "ensure_context0_data",
     "estimate_profiles",
+    "profiles_from_features",
+    "window_label",
     "evaluation_time",
     "example_users",
     "habitual_user",
@@ -185,8 +193,12 @@ def user_windows(
     return pd.concat(out, axis=1)
 
 
-def _label(days: float) -> str:
+def window_label(days: float) -> str:
+    """``"90d"`` for a window of 90 days."""
     return f"{days:g}d"
+
+
+_label = window_label
 
 
 def estimate_profiles(
@@ -194,8 +206,22 @@ def estimate_profiles(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, ContextProfiles]]:
     """Static estimates ``{window label: users x types shares}`` (population fallback, plus the
     ``population`` entry) and context profiles ``{window label: ContextProfiles}`` at ``t``."""
+    kw = params.context_kwargs()
+    kw.pop("method")
+    counts = {
+        _label(w): context_counts(window_streams(streams, t, w, params.time_column), **kw)
+        for w in params.windows
+    }
+    return profiles_from_features(user_windows(streams, t, params), counts, params)
+
+
+def profiles_from_features(
+    windows: pd.DataFrame, counts: Mapping[str, ContextCounts], params: PreferenceParams
+) -> tuple[dict[str, pd.DataFrame], dict[str, ContextProfiles]]:
+    """:func:`estimate_profiles` from the per-user summaries: the window features of every user
+    (``user_windows``, sorted by participant) and the context counts of every window."""
     types = list(params.types)
-    feats = user_windows(streams, t, params).set_index("participant_id")
+    feats = windows.set_index("participant_id")
     static: dict[str, pd.DataFrame] = {}
     labels = [(_label(w), f"{w:g}d") for w in params.windows]
     labels += [(f"hl{h:g}d", f"hl{h:g}d") for h in params.half_lives]
@@ -212,10 +238,7 @@ def estimate_profiles(
                 np.broadcast_to(pop, shares.shape).copy(), index=feats.index, columns=types
             )
     context = {
-        _label(w): context_profiles(
-            window_streams(streams, t, w, params.time_column), **params.context_kwargs()
-        )
-        for w in params.windows
+        _label(w): profiles_from_counts(counts[_label(w)], params.shrinkage) for w in params.windows
     }
     return static, context
 
