@@ -45,6 +45,38 @@ def test_participants_per_item_counts_distinct_participants(tmp_path: Path) -> N
     assert privacy.participants_per_item(s, min_ms_played=30_000).to_dict() == {"a": 3, "b": 2}
 
 
+def test_participants_per_item_with_a_participant_in_two_inputs(tmp_path: Path) -> None:
+    """Inputs are counted one by one; a participant found in two inputs is still counted once."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "participant_id": [f"P{v}" for v in rng.integers(0, 40, n)],
+            "item_uri": [f"i{v}" for v in rng.integers(0, 90, n)],
+            "ms_played": rng.integers(0, 90_000, n),
+        }
+    )
+    naive = (
+        frame[frame["ms_played"] >= 30_000]
+        .drop_duplicates(["participant_id", "item_uri"])
+        .groupby("item_uri")
+        .size()
+    )
+    # disjoint shards (by participant) and overlapping chunks (by row): the same counts
+    shards = [part for _, part in frame.groupby(frame["participant_id"].str[-1])]
+    chunks = [frame.iloc[i * 750 : (i + 1) * 750] for i in range(4)]
+    paths = []
+    for i, c in enumerate(chunks):
+        paths.append(tmp_path / f"c{i}.parquet")
+        pq.write_table(pa.Table.from_pandas(c, preserve_index=False), paths[-1], row_group_size=500)
+    for inputs in (frame, shards, chunks, paths):
+        got = privacy.participants_per_item(inputs, min_ms_played=30_000)
+        assert got.to_dict() == naive.to_dict()
+    assert naive.max() > 5 and len(naive) == 90
+
+
 @pytest.mark.parametrize(("k", "kept"), [(1, ["a", "b", "c"]), (2, ["a", "b"]), (3, ["a"]),
                                           (4, [])])  # fmt: skip
 def test_suppress_rare_items_known_answer(k: int, kept: list[str]) -> None:

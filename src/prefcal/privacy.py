@@ -87,6 +87,29 @@ def _pairs(table: pa.Table, item_col: str, min_ms_played: int) -> pa.Table:
     return table.group_by(["participant_id", item_col]).aggregate([])
 
 
+def _source_pairs(src: StreamsInput, cols: list[str], item_col: str, min_ms: int) -> pa.Table:
+    """Distinct (participant, item) pairs of one input; a Parquet file is read in batches and
+    folded as it goes (memory bounded by the file's distinct pairs)."""
+    if isinstance(src, pd.DataFrame):
+        return _pairs(pa.Table.from_pandas(src[cols], preserve_index=False), item_col, min_ms)
+    if isinstance(src, pa.Table):
+        return _pairs(src.select(cols), item_col, min_ms)
+    pairs: list[pa.Table] = []
+    for batch in pq.ParquetFile(src).iter_batches(columns=cols, batch_size=1 << 18):
+        pairs.append(_pairs(pa.Table.from_batches([batch]), item_col, min_ms))
+        pairs = [pa.concat_tables(pairs).group_by(["participant_id", item_col]).aggregate([])]
+    if not pairs:
+        schema = pq.read_schema(src)
+        return pa.table(
+            {c: pa.array([], schema.field(c).type) for c in ("participant_id", item_col)}
+        )
+    return pairs[0]
+
+
+def _item_counts(pairs: pa.Table, item_col: str) -> pa.Table:
+    return pairs.group_by([item_col]).aggregate([("participant_id", "count")])
+
+
 def participants_per_item(
     streams: StreamsInput | Sequence[StreamsInput],
     item_col: str = "item_uri",
@@ -96,34 +119,46 @@ def participants_per_item(
     (with ``ms_played >= min_ms_played``).
 
     ``streams`` is a ``streams.parquet`` path, an Arrow table or a DataFrame, or a list of them
-    (the shards; a participant lives in one shard, but the counting does not rely on it). Parquet
-    files are read in record batches, only the two or three columns needed. Returns an int64
-    Series indexed by item, sorted by item; null items are not counted.
+    (the shards). Each input is reduced to its per-item counts on its own, so memory is bounded by
+    one shard's distinct (participant, item) pairs, not the study's; the counts of the inputs are
+    summed, which is exact because a participant who appears in more than one input (not the case
+    for shards, where a participant lives in one shard) has their pairs kept aside and counted
+    once. Parquet files are read in record batches, only the two or three columns needed. Returns
+    an int64 Series indexed by item, sorted by item; null items are not counted.
     """
     cols = ["participant_id", item_col] + (["ms_played"] if min_ms_played > 0 else [])
-    pairs: list[pa.Table] = []
-    for src in _as_inputs(streams):
-        if isinstance(src, pd.DataFrame):
-            pairs.append(
-                _pairs(
-                    pa.Table.from_pandas(src[cols], preserve_index=False), item_col, min_ms_played
-                )
-            )
-        elif isinstance(src, pa.Table):
-            pairs.append(_pairs(src.select(cols), item_col, min_ms_played))
-        else:
-            pf = pq.ParquetFile(src)
-            for batch in pf.iter_batches(columns=cols, batch_size=1 << 18):
-                pairs.append(_pairs(pa.Table.from_batches([batch]), item_col, min_ms_played))
-            # fold the batches' pairs as we go: memory is bounded by the distinct pairs
-            pairs = [pa.concat_tables(pairs).group_by(["participant_id", item_col]).aggregate([])]
-    if not pairs:
+    inputs = _as_inputs(streams)
+    if not inputs:
         return pd.Series([], dtype="int64", name="n_participants")
-    allp = pa.concat_tables(pairs).group_by(["participant_id", item_col]).aggregate([])
-    counts = allp.group_by([item_col]).aggregate([("participant_id", "count")])
+    # participants of each input (one column), to find those in more than one input
+    ids = []
+    for src in inputs:
+        if isinstance(src, pd.DataFrame):
+            ids.append(pa.array(pd.unique(src["participant_id"].astype(object))))
+        elif isinstance(src, pa.Table):
+            ids.append(pc.unique(src["participant_id"]))
+        else:
+            ids.append(pc.unique(pq.read_table(src, columns=["participant_id"])["participant_id"]))
+    all_ids = pa.chunked_array(ids) if ids else pa.chunked_array([], pa.string())
+    vc = pc.value_counts(all_ids)
+    shared = vc.field("values").filter(pc.greater(vc.field("counts"), 1))
+    counts: list[pa.Table] = []
+    kept: list[pa.Table] = []
+    for src in inputs:
+        pairs = _source_pairs(src, cols, item_col, min_ms_played)
+        in_shared = pc.is_in(pairs["participant_id"], value_set=shared)
+        counts.append(_item_counts(pairs.filter(pc.invert(in_shared)), item_col))
+        if len(shared):
+            kept.append(pairs.filter(in_shared))
+    if kept:
+        once = pa.concat_tables(kept).group_by(["participant_id", item_col]).aggregate([])
+        counts.append(_item_counts(once, item_col))
+    summed = (
+        pa.concat_tables(counts).group_by([item_col]).aggregate([("participant_id_count", "sum")])
+    )
     s = pd.Series(
-        counts["participant_id_count"].to_numpy().astype(np.int64),
-        index=pd.Index(counts[item_col].to_pylist(), name=item_col),
+        summed["participant_id_count_sum"].to_numpy().astype(np.int64),
+        index=pd.Index(summed[item_col].to_pylist(), name=item_col),
         name="n_participants",
     )
     return s.sort_index()
