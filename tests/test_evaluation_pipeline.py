@@ -90,12 +90,21 @@ def test_sensitivity_runs() -> None:
     streams = tiny_streams(env)
     es = eval_settings(tiny_config())
     df = run_sensitivity(env, streams, es)
-    assert set(df["parameter"]) == {"context_strength", "epsilon", "lam", "arm_step", "slate_size"}
-    assert len(df) == 6 * 3
+    assert set(df["parameter"]) == {
+        "context_strength",
+        "epsilon",
+        "lam",
+        "arm_step",
+        "slate_size",
+        "examination_decay",
+    }
+    assert len(df) == 8 * 3
+    assert df["acc_oracle"].between(0, 1).all()
+    assert (df["oracle_lower"] <= df["oracle_lift"] + 1e-12).all()
     fig = report.sensitivity_figure(df)
-    assert len(fig.axes) == 5
+    assert len(fig.axes) == 6
     # runs with the config's values are identical (run once, reused)
-    base = df[(df.parameter != "context_strength")]
+    base = df[(df.parameter != "context_strength") & df.is_config_value]
     assert base.groupby("metric")["lift"].nunique().eq(1).all()
 
 

@@ -64,6 +64,7 @@ EVALUATION = {
         "lam": [0.5],
         "arm_step": [0.5],
         "slate_size": [3],
+        "examination_decay": [0.5, 1.0],
     },
 }
 

@@ -9,5 +9,7 @@
 * :mod:`~prefcal.evaluation.reward_models`: CB reward models;
 * :mod:`~prefcal.evaluation.sensitivity`: "when does CB win?" (context strength, eps, lambda,
   arm grid, K);
-* :mod:`~prefcal.evaluation.pipeline`: the stage end to end (:func:`run_stage`).
+* :mod:`~prefcal.evaluation.pipeline`: the stage end to end (:func:`run_stage`);
+* :mod:`~prefcal.evaluation.oracle`: validation only, CB with the true reward of every arm (the
+  ceiling of what a better reward model can gain).
 """

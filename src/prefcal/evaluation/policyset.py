@@ -82,6 +82,7 @@ class EvalSettings:
     sens_lam: tuple[float, ...]
     sens_arm_step: tuple[float, ...]
     sens_slate_size: tuple[int, ...]
+    sens_examination_decay: tuple[float, ...]
 
 
 def eval_settings(config: Mapping[str, Any]) -> EvalSettings:
@@ -112,6 +113,7 @@ def eval_settings(config: Mapping[str, Any]) -> EvalSettings:
             sens_lam=tuple(float(v) for v in sens["lam"]),
             sens_arm_step=tuple(float(v) for v in sens["arm_step"]),
             sens_slate_size=tuple(int(v) for v in sens["slate_size"]),
+            sens_examination_decay=tuple(float(v) for v in sens["examination_decay"]),
         )
     except KeyError as exc:
         raise ValueError(f"config key evaluation: missing {exc.args[0]!r}") from None

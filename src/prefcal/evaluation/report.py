@@ -64,6 +64,7 @@ PARAMETER_LABELS = {
     "lam": r"calibration $\lambda$",
     "arm_step": "arm grid step",
     "slate_size": "slate size $K$",
+    "examination_decay": "examination decay",
 }
 
 
@@ -178,10 +179,14 @@ def ope_frames(ope: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def sensitivity_figure(
     sens: pd.DataFrame, metrics: tuple[str, ...] = ("podcast", "overall")
 ) -> Figure:
-    """One panel per parameter: CB's replay lift over SC-90 (point, CI) against its value."""
+    """One panel per parameter: CB's replay lift over SC-90 (point, CI) against its value.
+
+    When the table has ``oracle_lift`` (:mod:`prefcal.evaluation.sensitivity`), the oracle CB's
+    lift (exact reward model) is drawn as a dashed line of the same colour.
+    """
     params = list(dict.fromkeys(sens["parameter"]))
     fig, axes = plt.subplots(
-        1, len(params), figsize=(FIGURE_WIDTH, 2.4), sharey=True, squeeze=False
+        1, len(params), figsize=(FIGURE_WIDTH, 2.6), sharey=True, squeeze=False
     )
     colors = {"podcast": "C0", "overall": "C1", "type_level": "C2"}
     offsets = np.linspace(-0.12, 0.12, len(metrics))
@@ -203,6 +208,16 @@ def sensitivity_figure(
                 color=colors[m],
                 label=METRIC_LABELS[m],
             )
+            if "oracle_lift" in d:  # the ceiling: CB with an exact reward model
+                ax.plot(
+                    x,
+                    100 * d["oracle_lift"],
+                    "x--",
+                    ms=3,
+                    lw=0.8,
+                    color=colors[m],
+                    label=f"{METRIC_LABELS[m]}, oracle CB",
+                )
         default = sub.loc[sub["is_config_value"], "value"].unique()
         for v in default:
             ax.axvspan(pos[v] - 0.3, pos[v] + 0.3, color="0.92", zorder=0)
@@ -211,8 +226,9 @@ def sensitivity_figure(
         ax.set_xticklabels([f"{v:g}" for v in values])
         ax.set_xlabel(PARAMETER_LABELS.get(param, param))
     axes[0][0].set_ylabel("CB vs SC-90 lift (%)")
-    axes[0][-1].legend(loc="best", frameon=False)
-    fig.tight_layout()
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=6)
+    fig.tight_layout(rect=(0.0, 0.08, 1.0, 1.0))
     return fig
 
 
@@ -269,6 +285,7 @@ _PARAM = {
     "lam": "Lambda",
     "arm_step": "ArmStep",
     "slate_size": "SlateSize",
+    "examination_decay": "ExaminationDecay",
 }
 
 

@@ -29,6 +29,16 @@ builder, arm grid or logging policy change), so they are computed once per slate
     the arm grid (``home.arm_step``) of the logger and CB.
 ``slate_size``
     ``K`` (``home.slate_size``).
+``examination_decay``
+    the position bias of the examination model (``home.examination_decay``, ``theta_k = (k +
+    1)^-decay``; 0 = every slot of an examined slate is looked at): how much a slate's lower slots
+    count, hence how much a mixed slate hedges between intents.
+
+Every run also replays the *oracle CB* (:mod:`prefcal.evaluation.oracle`: epsilon-greedy with
+``evaluation.cb.epsilon`` on the TRUE chance of at least one stream of every arm, i.e. CB with an
+exact reward model) on the same held-out requests: its lift over SC-90 (``oracle_lift``,
+``oracle_lower``, ``oracle_upper``, same bootstrap resamples as CB's) is the ceiling of what a
+better reward model could give CB in that setting.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from prefcal.evaluation.accuracy import accuracy
+from prefcal.evaluation.oracle import oracle_arm_values, oracle_policy
 from prefcal.evaluation.pipeline import replay_table, table1_lifts
 from prefcal.evaluation.policyset import EvalSettings, fit_policies
 from prefcal.home.environment import HomeEnvironment
@@ -48,7 +59,14 @@ from prefcal.home.settings import HomeSettings
 
 __all__ = ["PARAMETERS", "run_sensitivity", "sensitivity_runs", "subsample_users"]
 
-PARAMETERS = ("context_strength", "epsilon", "lam", "arm_step", "slate_size")
+PARAMETERS = (
+    "context_strength",
+    "epsilon",
+    "lam",
+    "arm_step",
+    "slate_size",
+    "examination_decay",
+)
 SUBSAMPLE_STREAM = 47
 RETYPE_STREAM = 48
 
@@ -73,6 +91,7 @@ def sensitivity_runs(
         "lam": ("lam", es.sens_lam),
         "arm_step": ("arm_step", es.sens_arm_step),
         "slate_size": ("slate_size", es.sens_slate_size),
+        "examination_decay": ("examination_decay", es.sens_examination_decay),
     }
     for name, (field, values) in grids.items():
         default = getattr(hs, field)
@@ -108,10 +127,17 @@ def _one_run(
     policies = fit_policies(
         train, profiles.counts.sum(axis=0), env.settings, es, include=("CB", "SC-90")
     )
+    policies["CB-oracle"] = oracle_policy(oracle_arm_values(env, test), es.cb_epsilon)
     per_user = replay_table(test, policies)
     out = table1_lifts(per_user, "CB", ["SC-90"], es.sens_n_bootstrap, es.ci_level, random_state)
+    ora = table1_lifts(
+        per_user, "CB-oracle", ["SC-90"], es.sens_n_bootstrap, es.ci_level, random_state
+    ).set_index("metric")
     out["acc_cb"] = out["metric"].map(accuracy(per_user["CB"]))
     out["acc_sc90"] = out["metric"].map(accuracy(per_user["SC-90"]))
+    out["acc_oracle"] = out["metric"].map(accuracy(per_user["CB-oracle"]))
+    for col in ("lift", "lower", "upper"):
+        out[f"oracle_{col}"] = out["metric"].map(ora[col])
     out["test_streams"] = int(test.outcomes.streamed.sum()) if test.outcomes is not None else 0
     return out.drop(columns=["baseline", "value_cb", "value_base", "paper"])
 
@@ -126,7 +152,8 @@ def run_sensitivity(
     """All runs of the module docstring: one row per (parameter, value, metric).
 
     Columns: parameter, value, is_config_value, metric, lift, lower, upper, acc_cb, acc_sc90,
-    test_streams. ``env`` holds the users (truth), ``streams`` their canonical streams.
+    acc_oracle, oracle_lift, oracle_lower, oracle_upper, test_streams. ``env`` holds the users
+    (truth), ``streams`` their canonical streams.
     """
     hs = env.settings
     rows = subsample_users(env, es.sens_n_users)
