@@ -81,3 +81,25 @@ def test_ceiling_table_on_a_tiny_study() -> None:
     assert tv.between(0, env.settings.engagement).all()
     # the exact-reward greedy policy has the largest true value of all arm policies
     assert tv["CB-oracle-greedy"] >= tv.drop("SC-90").max() - 1e-12
+
+
+def test_ceiling_macros_known_values():
+    import pandas as pd
+
+    from prefcal.evaluation.report import ceiling_macros
+
+    rows = []
+    for policy, true in (("SC-90", 0.30), ("CB", 0.29), ("CB-oracle", 0.32)):
+        for metric, lift in (("podcast", -0.0193), ("overall", 0.004)):
+            lift = 0.0 if policy == "SC-90" else lift
+            rows.append(
+                {"policy": policy, "metric": metric, "value": 0.9, "lift": lift,
+                 "lower": lift - 0.01, "upper": lift + 0.01, "true_any_stream": true}
+            )  # fmt: skip
+    m = ceiling_macros(pd.DataFrame(rows))
+    assert str(m["CeilingOracleCBTrueReward"]) == "32.00\\%"
+    assert str(m["CeilingSCNinetyTrueReward"]) == "30.00\\%"
+    minus = "\\ensuremath{-}"
+    assert str(m["CeilingOracleCBPodcastCI"]) == f"{minus}1.9\\% [{minus}2.9, {minus}0.9]"
+    assert "CeilingSCNinetyPodcastCI" not in m
+    assert set(m) >= {"CeilingCBOverallLift", "CeilingCBTrueReward"}

@@ -74,6 +74,7 @@ rule offline_evaluation:
         ope_tex=f"{RESULTS}/tables/ope_estimates.tex",
         obd=f"{RESULTS}/tables/obd_check.csv",
         obd_tex=f"{RESULTS}/tables/obd_check.tex",
+        ceiling=f"{RESULTS}/tables/cb_oracle_ceiling.csv",
         fig_sensitivity=report(
             f"{RESULTS}/figures/cb_sensitivity.png",
             caption="../report/cb_sensitivity.rst",

@@ -82,6 +82,7 @@ def output_paths(out_dir: str | Path) -> dict[str, Path]:
         "ope_tex": t / "ope_estimates.tex",
         "obd": t / "obd_check.csv",
         "obd_tex": t / "obd_check.tex",
+        "ceiling": t / "cb_oracle_ceiling.csv",
         "fig_sensitivity": f / "cb_sensitivity.png",
         "fig_sensitivity_pdf": f / "cb_sensitivity.pdf",
         "fig_ope": f / "ope_error.png",
@@ -352,6 +353,34 @@ def stage_macros(
             tag = "".join(part.capitalize() for part in str(rec["estimator"]).split("_"))
             m[f"OBD{tag}Error"] = format_percent(float(rec["relative_error"]), 1)
         m["OBDTruth"] = Latex(format_float(float(obd["truth"].iloc[0]), 4))
+    return m
+
+
+#: policies of :func:`prefcal.evaluation.oracle.ceiling_table` -> macro name part
+_CEILING = {
+    "CB": "CB",
+    "SC-90": "SCNinety",
+    "CB-oracle": "OracleCB",
+    "CB-oracle-greedy": "OracleCBGreedy",
+    "True-preference": "TruePreference",
+}
+
+
+def ceiling_macros(ceiling: pd.DataFrame) -> dict[str, Any]:
+    """Macros of the oracle check (:func:`prefcal.evaluation.oracle.ceiling_table`):
+    ``Ceiling{Policy}{Metric}Lift`` / ``...CI`` (replay lift over SC-90) and
+    ``Ceiling{Policy}TrueReward`` (mean true P(at least one stream) per held-out request)."""
+    m: dict[str, Any] = {}
+    for rec in ceiling.to_dict("records"):
+        name = _CEILING.get(str(rec["policy"]))
+        if name is None:
+            raise ValueError(f"unknown policy {rec['policy']!r} in the ceiling table")
+        m[f"Ceiling{name}TrueReward"] = format_percent(float(rec["true_any_stream"]), 2)
+        if rec["policy"] == "SC-90" or rec["metric"] not in _METRIC:
+            continue
+        key = f"Ceiling{name}{_METRIC[rec['metric']]}"
+        m[f"{key}Lift"] = format_percent(rec["lift"], 1, sign=True)
+        m[f"{key}CI"] = _ci(rec["lift"], rec["lower"], rec["upper"])
     return m
 
 
