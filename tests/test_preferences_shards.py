@@ -93,3 +93,18 @@ def test_participant_streams_reads_one_person(shards):
     want = streams[streams["participant_id"] == pid].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want)
     assert participant_streams(paths, "nobody", columns=["participant_id"]).empty
+
+
+def test_a_shard_with_no_stream_in_a_window_gives_empty_counts(shards, tmp_path):
+    """t_eval is the study's: a shard whose users all stopped earlier has empty short windows."""
+    cfg, _, paths = shards
+    params = PreferenceParams.from_config(cfg)
+    one = read_shards(paths[:1], columns=list(stage.STREAM_COLUMNS))
+    late = evaluation_time_of_shards(paths) + pd.Timedelta(days=30)
+    feats = shard_features(one, late, params)
+    assert len(feats.counts["7d"].users) == 0
+    write_shard_features(feats, tmp_path / "shard_000", params)
+    back = read_shard_features([tmp_path / "shard_000"], params)
+    assert len(back.counts["7d"].users) == 0 and back.counts["7d"].folds.shape[0] == 0
+    assert len(back.counts["90d"].users) == len(back.user_windows)
+    assert np.isnan(back.user_windows["music_7d"]).all()

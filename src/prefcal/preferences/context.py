@@ -443,7 +443,8 @@ class ContextCounts:
                 "count": self.folds[u, b, w, d, k, f].astype(np.int64),
             }
         )
-        empty = np.flatnonzero(self.folds.reshape(len(self.users), -1).sum(axis=1) == 0)
+        per_user = self.folds.reshape(len(self.users), int(np.prod(self.folds.shape[1:])))
+        empty = np.flatnonzero(per_user.sum(axis=1) == 0)
         if empty.size:
             zeros = pd.DataFrame(
                 {
