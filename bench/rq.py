@@ -15,9 +15,17 @@
    studies of a recommender that ignores preferences.
 4. **Power curve** of H1 over ``rq.power`` (participants x alignment), with
    ``--power-replications`` replications per point (``0`` skips it).
+5. **Home logs** (with ``--results DIR``, a study's ``results/`` with ``home/``, ``data/`` and
+   ``clusters/item_taste.parquet``): the snapshot table, H1-H6 with the H6 overlap matrices and the
+   attribution of the logged requests, timed; then the attribution accuracy >= 90 % on Home logs
+   served by each known policy (``rq.attribution.home_replications`` studies per policy), strict
+   and with the policies that serve identical slates merged (the bar counts the merged accuracy:
+   no method can split identical logs).
 
     nice -n 10 .venv/bin/python bench/rq.py
     nice -n 10 .venv/bin/python bench/rq.py --skip attribution null --power-replications 0
+    nice -n 10 .venv/bin/python bench/rq.py --skip speed attribution null --power-replications 0 \
+        --results results
 """
 
 from __future__ import annotations
@@ -164,7 +172,12 @@ def bench_speed(s: RQSettings, naive_draws: int) -> bool:
 def bench_attribution(s: RQSettings) -> bool:
     t0 = time.perf_counter()
     conf = attribution_confusion(
-        s.synthetic, s.synthetic_alignment, s.attribution_replications, s.seed, floor=s.ll_floor
+        s.synthetic,
+        s.synthetic_alignment,
+        s.attribution_replications,
+        s.seed,
+        floor=s.ll_floor,
+        method=s.attribution_method,
     )
     print(
         f"attribution: {s.attribution_replications} studies per policy, {s.synthetic.n_users} "
@@ -213,14 +226,84 @@ def bench_power(s: RQSettings, reps: int) -> None:
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))
 
 
+def bench_home(s: RQSettings, results: Path, cfg: dict) -> bool:
+    from prefcal.home.known_policies import read_logged_requests
+    from prefcal.home.settings import home_settings
+    from prefcal.rq.attribution import attribute_policy
+    from prefcal.rq.contract import snapshot_data
+    from prefcal.rq.home_validation import KnownPolicyStudies, home_attribution_confusion
+    from prefcal.rq.hypotheses import hypothesis_rng
+    from prefcal.rq.overlap import read_overlap_matrices
+    from prefcal.rq.snapshots import read_shard_snapshots
+
+    shards = [f"{i:03d}" for i in range(int(cfg["shards"]))]
+    home, data = results / "home", results / "data"
+    min_ms = int(cfg["ingest"]["min_ms_played"])
+    t0 = time.perf_counter()
+    snaps = read_shard_snapshots(home, data, shards, min_ms_played=min_ms)
+    t_snap = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    overlap = read_overlap_matrices(
+        home, data, results / "clusters" / "item_taste.parquet", shards, s.h6_window_days, min_ms
+    )
+    t_overlap = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = analyse({"content": snaps}, s, overlap=overlap)
+    t_hyp = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    att = attribute_policy(
+        snapshot_data(snaps, "content"),
+        s.n_bootstrap,
+        hypothesis_rng(s.seed, "content", "attribution"),
+        s.ci_level,
+        s.ll_floor,
+        method=s.attribution_method,
+    )
+    t_att = time.perf_counter() - t0
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(res.results.drop(columns=["statistic", "note"]).to_string(index=False))
+        print(att.table.to_string(index=False))
+    print(
+        f"Home analysis ({len(snaps):,d} snapshots): snapshot table {t_snap:.1f}s, H6 overlap "
+        f"{t_overlap:.1f}s, H1-H6 {t_hyp:.1f}s, attribution {t_att:.1f}s; attributed "
+        f"{att.winner}, margin {att.margin:.5f} [{att.margin_ci_low:.5f}, "
+        f"{att.margin_ci_high:.5f}] nats/item"
+    )
+    ok_speed = t_snap + t_overlap + t_hyp + t_att < 180
+    print(f"BAR Home analysis speed (< 180 s): {'PASS' if ok_speed else 'FAIL'}")
+    t0 = time.perf_counter()
+    studies = KnownPolicyStudies(snaps, read_logged_requests(home, shards), home_settings(cfg))
+    conf, _ = home_attribution_confusion(
+        studies,
+        s.home_attribution_replications,
+        s.seed,
+        floor=s.ll_floor,
+        method=s.attribution_method,
+    )
+    print(
+        f"Home known policies: {s.home_attribution_replications} studies per policy "
+        f"({time.perf_counter() - t0:.1f}s)"
+    )
+    print(conf.matrix.to_string())
+    ok = conf.accuracy_merged >= 0.9
+    print(
+        f"BAR Home attribution accuracy (>= 90 %): {'PASS' if ok else 'FAIL'} (strict "
+        f"{conf.accuracy:.1%}, identical-log groups {conf.groups} "
+        f"merged {conf.accuracy_merged:.1%})"
+    )
+    return ok and ok_speed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
     parser.add_argument("--naive-draws", type=int, default=20)
     parser.add_argument("--power-replications", type=int, default=50)
     parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "attribution", "null"])
+    parser.add_argument("--results", default="", help="a study's results/ for the Home-log bars")
     args = parser.parse_args()
-    s = RQSettings.from_config(load_config(args.config))
+    cfg = load_config(args.config)
+    s = RQSettings.from_config(cfg)
     ok = True
     if "speed" not in args.skip:
         ok &= bench_speed(s, args.naive_draws)
@@ -230,6 +313,8 @@ def main() -> int:
         ok &= bench_null(s)
     if args.power_replications > 0:
         bench_power(s, args.power_replications)
+    if args.results:
+        ok &= bench_home(s, Path(args.results), cfg)
     print(f"ALL BARS: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
 

@@ -1,6 +1,7 @@
 # Stage 05: the research question on content type. Snapshot table from the logged Home requests
-# (prefcal.rq.snapshots), hypotheses H1-H5 with effect sizes and BH, policy attribution and its
-# validation, false-positive rate and power of H1 on simulated studies (prefcal.rq).
+# (prefcal.rq.snapshots), hypotheses H1-H6 with effect sizes and BH (H6 on the item taste types of
+# stage 02), policy attribution and its validation on Home logs served by each known policy and on
+# synthetic snapshots, false-positive rate and power of H1 on simulated studies (prefcal.rq).
 
 
 rule rq_analysis:
@@ -11,6 +12,7 @@ rule rq_analysis:
             name=["log_requests", "impressions", "participants"],
         ),
         streams=expand(f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS),
+        item_taste=f"{RESULTS}/clusters/item_taste.parquet",
         notebook="notebooks/05_rq_analysis.ipynb",
     output:
         table=f"{RESULTS}/tables/rq_hypotheses.csv",
@@ -18,6 +20,9 @@ rule rq_analysis:
         attribution=f"{RESULTS}/tables/rq_attribution.csv",
         attribution_tex=f"{RESULTS}/tables/rq_attribution.tex",
         confusion=f"{RESULTS}/tables/rq_confusion.csv",
+        confusion_tex=f"{RESULTS}/tables/rq_confusion.tex",
+        confusion_synthetic=f"{RESULTS}/tables/rq_confusion_synthetic.csv",
+        h6=f"{RESULTS}/tables/rq_h6.csv",
         power=f"{RESULTS}/tables/rq_power.csv",
         fig_effects=report(
             f"{RESULTS}/figures/rq_effects.png",
@@ -43,7 +48,10 @@ rule rq_analysis:
     params:
         cfg=config_json(),
         out_dir=subpath(output.table, ancestor=2),
-        extra=f"-p data_dir {RESULTS}/data -p home_dir {RESULTS}/home",
+        extra=(
+            f"-p data_dir {RESULTS}/data -p home_dir {RESULTS}/home"
+            f" -p item_taste {RESULTS}/clusters/item_taste.parquet"
+        ),
     shell:
         notebook_cmd("{input.notebook}", "05_rq_analysis")
 
@@ -51,7 +59,11 @@ rule rq_analysis:
 # Register the paper inputs (paper.smk defines the lists and is included before this file).
 MACRO_FILES.append(f"{RESULTS}/paper/macros/05_rq.tex")
 PAPER_TABLES.extend(
-    [f"{RESULTS}/tables/rq_hypotheses.tex", f"{RESULTS}/tables/rq_attribution.tex"]
+    [
+        f"{RESULTS}/tables/rq_hypotheses.tex",
+        f"{RESULTS}/tables/rq_attribution.tex",
+        f"{RESULTS}/tables/rq_confusion.tex",
+    ]
 )
 PAPER_FIGURES.extend(
     [f"{RESULTS}/figures/rq_effects.pdf", f"{RESULTS}/figures/rq_power.pdf"]

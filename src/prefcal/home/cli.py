@@ -52,7 +52,12 @@ def _cmd_log(args: argparse.Namespace) -> int:
     from prefcal.home.candidates import HomeCatalogue
     from prefcal.home.environment import HomeEnvironment
     from prefcal.home.features import StreamHistory
-    from prefcal.home.logging import participant_ids, simulate_home_data, write_home_data
+    from prefcal.home.logging import (
+        item_uris,
+        participant_ids,
+        simulate_home_data,
+        write_home_data,
+    )
     from prefcal.home.settings import home_settings
     from prefcal.simulate.model import load_user_params
 
@@ -73,7 +78,7 @@ def _cmd_log(args: argparse.Namespace) -> int:
     ab, _ = simulate_home_data(
         env, streams, period="ab", min_ms_played=_min_ms(cfg), history=history
     )
-    write_home_data(args.out, env, log, ab, profiles, history)
+    write_home_data(args.out, env, log, ab, profiles, history, uris=item_uris(args.catalogue))
     assert log.outcomes is not None
     print(
         f"home log: {params.n} users, {log.n} logged requests "

@@ -24,7 +24,10 @@ Per shard, ``prefcal home log`` writes (schemas below):
 ``impressions.parquet`` (one row per slot of a logged slate)
     ``request_id``, ``participant_id``, ``position`` (0-based slot), ``action_id`` (column of the
     candidate lists, ``type * K + rank``), ``item_type``, ``item_id`` (catalogue id within the
-    type), ``relevance``, ``streamed`` (stream >= 30 s).
+    type), ``item_uri`` (the recommended item's Spotify URI: ``spotify:track:`` for music - a
+    local file's ``spotify:local:`` URI -, ``spotify:show:`` for a podcast show,
+    ``spotify:audiobook:`` for an audiobook; null when the log was written without the catalogue's
+    URIs, see :func:`item_uris`), ``relevance``, ``streamed`` (stream >= 30 s).
 ``ab_requests.parquet`` (requests of the simulated A/B test, in the test days)
     the context columns, features and candidates of ``log_requests`` (no logged outcome).
 ``participants.parquet``
@@ -41,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prefcal.home.candidates import Candidates
@@ -63,6 +67,7 @@ from prefcal.simulate.exports import user_folder
 __all__ = [
     "HomeData",
     "build_input",
+    "item_uris",
     "logging_policy",
     "participant_ids",
     "read_home_data",
@@ -264,7 +269,48 @@ def _request_table(data: HomeData, env: HomeEnvironment) -> pa.Table:
     return pa.table(cols)
 
 
-def _impression_table(data: HomeData) -> pa.Table:
+def item_uris(cat_dir: str | Path) -> tuple[np.ndarray, ...]:
+    """Spotify URIs of the Home items per content type (music, podcast, audiobook), indexed by the
+    catalogue id within the type: tracks (``uri``, or ``local_uri`` for a local file), shows,
+    audiobooks of the truth catalogue directory ``cat_dir``."""
+    d = Path(cat_dir)
+    out = []
+    for name, cols in (
+        ("tracks", ["uri", "local_uri"]),
+        ("shows", ["uri"]),
+        ("audiobooks", ["uri"]),
+    ):
+        path = d / f"{name}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"catalogue table {path} is missing (needed for item URIs)")
+        t = pq.read_table(path, columns=cols)
+        uri = t.column("uri")
+        if "local_uri" in cols:
+            uri = pc.coalesce(uri, t.column("local_uri"))
+        out.append(np.asarray(uri.to_pylist(), dtype=object))
+    return tuple(out)
+
+
+def _impression_uris(
+    item_id: np.ndarray, type_id: np.ndarray, uris: tuple[np.ndarray, ...] | None
+) -> pa.Array:
+    """The ``item_uri`` column: the URI of catalogue item ``item_id`` of type ``type_id``."""
+    if uris is None:
+        return pa.nulls(item_id.size, pa.string())
+    out = np.empty(item_id.size, dtype=object)
+    for g, table in enumerate(uris):
+        sel = type_id == g
+        ids = item_id[sel]
+        if ids.size and (ids.min() < 0 or ids.max() >= table.size):
+            raise ValueError(
+                f"item URIs: a {model.CONTENT_TYPES[g]} item id is outside the catalogue "
+                f"({table.size} items): wrong --catalogue?"
+            )
+        out[sel] = table[ids]
+    return pa.array(out.tolist(), pa.string())
+
+
+def _impression_table(data: HomeData, uris: tuple[np.ndarray, ...] | None = None) -> pa.Table:
     o = data.outcomes
     assert o is not None
     n, k = o.slates.shape
@@ -275,6 +321,7 @@ def _impression_table(data: HomeData) -> pa.Table:
     ]
     action = o.slates.reshape(-1)
     types = np.repeat(np.arange(len(model.CONTENT_TYPES)), data.inp.k)[action]
+    item_id = data.batch.cands.item_id[req, action].astype(np.int64)
     return pa.table(
         {
             "request_id": pa.array(np.asarray(tag, dtype=object)[req].tolist(), pa.string()),
@@ -284,7 +331,8 @@ def _impression_table(data: HomeData) -> pa.Table:
             "item_type": pa.array(
                 np.asarray(model.CONTENT_TYPES, dtype=object)[types].tolist(), pa.string()
             ),
-            "item_id": pa.array(data.batch.cands.item_id[req, action].astype(np.int32)),
+            "item_id": pa.array(item_id.astype(np.int32)),
+            "item_uri": _impression_uris(item_id, types, uris),
             "relevance": pa.array(data.batch.cands.relevance[req, action]),
             "streamed": pa.array(o.streamed.reshape(-1)),
         }
@@ -298,12 +346,16 @@ def write_home_data(
     ab: HomeData,
     profiles: ContextProfiles,
     history: StreamHistory,
+    uris: tuple[np.ndarray, ...] | None = None,
 ) -> None:
-    """Write the four tables of the module docstring into ``out_dir``."""
+    """Write the four tables of the module docstring into ``out_dir``.
+
+    ``uris`` (:func:`item_uris` of the catalogue) fills the impressions' ``item_uri`` column.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(_request_table(log, env), out / "log_requests.parquet")
-    pq.write_table(_impression_table(log), out / "impressions.parquet")
+    pq.write_table(_impression_table(log, uris), out / "impressions.parquet")
     pq.write_table(_request_table(ab, env), out / "ab_requests.parquet")
     part = {"participant_id": pa.array(history.participants.tolist(), pa.string())}
     for g, t in enumerate(model.CONTENT_TYPES):

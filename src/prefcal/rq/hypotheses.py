@@ -21,14 +21,22 @@ p-values count the observed statistic as a draw (:mod:`prefcal.rq.resampling`).
   gs_score); p: mixed model ``gap_s ~ 1 + z_u + (1|u)``, Wald z on the slope (two-sided).
 * **H5** (context-dependent target better than the static one). ``mean_u [D_hist_90 -
   D_context]``; sign flip over users (one-sided).
-* **H6** (recommendations extend taste). ``mean_u [cluster_overlap - item_overlap]``; sign flip
-  over users (one-sided).
+* **H6** (recommendations extend taste: low track overlap, high cluster overlap with history).
+  On Home logs (:mod:`prefcal.rq.overlap`): with ``T[u, v]`` the track overlap and ``C[u, v]`` the
+  taste-cluster overlap of u's recommended tracks with v's history, the *excess* of a user over a
+  preference-free recommender (one that serves u the slates of another user) is
+  ``x(u) = M[u, u] - mean_{v != u} M[u, v]``. Effect ``mean_u [x_C(u) - x_T(u)]``: how much more
+  the recommendations match the user's taste clusters than the user's own tracks, both beyond
+  chance. p: permutation of the user <-> history assignment on ``M = C - T`` (one-sided, exact
+  as for H1). The details hold the own overlap, the reference and the excess of each of ``T`` and
+  ``C`` with bootstrap CIs. Without overlap matrices (synthetic snapshots) H6 falls back to the
+  snapshot columns: ``mean_u [cluster_overlap - item_overlap]``, sign flip over users.
 
 The ``details`` table keeps what else was computed: the mixed models' fixed effects and variances,
 the sign-flip p of H3 and the permutation p of H4's OLS slope, and the H1 own/other means. A note
-on H6: when ``cluster_overlap`` counts items whose cluster the user streamed, an item the user
-streamed always counts, so ``cluster_overlap >= item_overlap`` per snapshot and the effect is
-descriptive (how far beyond known items, within known tastes, the slate goes).
+on the fallback H6: when ``cluster_overlap`` counts items whose cluster the user streamed, an item
+the user streamed always counts, so ``cluster_overlap >= item_overlap`` per snapshot and that
+effect is descriptive (how far beyond known items, within known tastes, the slate goes).
 
 :func:`analyse` runs all hypotheses for each type dimension, then adjusts p-values with
 Benjamini-Hochberg across every tested row of the table (H1-H5 per dimension, H6 once).
@@ -47,6 +55,7 @@ from prefcal.rq.contract import SnapshotData, tables_from_mapping, user_mean
 from prefcal.rq.divergence import cross_js_matrix, entropy_bits_rows, js_rows
 from prefcal.rq.mixed import MixedFit, random_intercept_fit
 from prefcal.rq.multiple import benjamini_hochberg
+from prefcal.rq.overlap import OverlapMatrices
 from prefcal.rq.resampling import (
     assignment_permutation_test,
     bootstrap_mean,
@@ -68,6 +77,7 @@ __all__ = [
     "h4_gap_vs_diversity",
     "h5_context_vs_static",
     "h6_taste_extension",
+    "h6_taste_extension_overlap",
     "hypothesis_rng",
     "run_hypotheses",
 ]
@@ -501,13 +511,75 @@ def h6_taste_extension(
     return res
 
 
+def h6_taste_extension_overlap(
+    overlap: OverlapMatrices,
+    n_permutations: int,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+    level: float = 0.95,
+) -> HypothesisResult:
+    """H6 on overlap matrices: excess cluster overlap minus excess track overlap (see module)."""
+    stat = "mean_u[excess cluster overlap - excess track overlap], excess = own - other users'"
+    n = overlap.n_users
+    if n < 3:
+        return HypothesisResult(
+            "H6",
+            stat,
+            np.nan,
+            np.nan,
+            np.nan,
+            np.nan,
+            "assignment_permutation",
+            "greater",
+            n,
+            0,
+            "fewer than 3 users with recommended tracks and history",
+        )
+    m = overlap.cluster - overlap.track
+    own = np.diag(m)
+    other = (m.sum(axis=1) - own) / (n - 1)
+    boot = bootstrap_mean(own - other, n_bootstrap, rng, level)
+    test = assignment_permutation_test(-m, n_permutations, rng, "greater")
+    res = HypothesisResult(
+        "H6",
+        stat,
+        boot.estimate,
+        boot.ci_low,
+        boot.ci_high,
+        test.p_value,
+        "assignment_permutation",
+        "greater",
+        n,
+        overlap.n_snapshots,
+    )
+    for name, mat in (("track", overlap.track), ("cluster", overlap.cluster)):
+        o = np.diag(mat)
+        ref = (mat.sum(axis=1) - o) / (n - 1)
+        for term, x in (("own", o), ("reference", ref), ("excess", o - ref)):
+            b = bootstrap_mean(x, n_bootstrap, rng, level)
+            res.details.append(
+                _detail(
+                    "overlap",
+                    f"{name}_{term}",
+                    estimate=b.estimate,
+                    ci_low=b.ci_low,
+                    ci_high=b.ci_high,
+                    n_users=n,
+                    n_obs=int(overlap.n_recommended.sum()),
+                )
+            )
+    return res
+
+
 def run_hypotheses(
     data: SnapshotData,
     settings: RQSettings,
     dimension: str,
     include: tuple[str, ...] = HYPOTHESES,
+    overlap: OverlapMatrices | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Results rows (without p_bh / reject) and details for one type dimension."""
+    """Results rows (without p_bh / reject) and details for one type dimension; H6 uses
+    ``overlap`` when given, else the snapshot columns."""
     js = {
         t: js_rows(data.counts, data.targets[t])
         for t in ("hist_90", "hist_7", "context", "popularity")
@@ -519,7 +591,11 @@ def run_hypotheses(
         "H3": lambda r: h3_short_vs_long(data, p, b, r, lv, js),
         "H4": lambda r: h4_gap_vs_diversity(data, p, b, r, lv, js, settings.h4_diversity),
         "H5": lambda r: h5_context_vs_static(data, p, b, r, lv, js),
-        "H6": lambda r: h6_taste_extension(data, p, b, r, lv),
+        "H6": lambda r: (
+            h6_taste_extension(data, p, b, r, lv)
+            if overlap is None
+            else h6_taste_extension_overlap(overlap, p, b, r, lv)
+        ),
     }
     rows, details = [], []
     for h in include:
@@ -533,11 +609,14 @@ def analyse(
     tables: Mapping[str, SnapshotData | pd.DataFrame],
     settings: RQSettings,
     attribution: bool = False,
+    overlap: OverlapMatrices | None = None,
 ) -> RQResults:
-    """H1-H5 for every ``dimension -> snapshot table``, H6 once (on the first table that has the
-    overlap columns), Benjamini-Hochberg at ``settings.fdr`` across all rows with a p-value.
+    """H1-H5 for every ``dimension -> snapshot table``, H6 once (on ``overlap`` when given, else
+    on the first table that has the overlap columns), Benjamini-Hochberg at ``settings.fdr``
+    across all rows with a p-value.
 
-    With ``attribution=True`` also :func:`prefcal.rq.attribution.attribute_policy` per dimension.
+    With ``attribution=True`` also :func:`prefcal.rq.attribution.attribute_policy` per dimension
+    (``settings.attribution_method``).
     """
     data = tables_from_mapping(tables)
     if not data:
@@ -549,7 +628,7 @@ def analyse(
     frames, details = [], []
     for dim, table in data.items():
         include = HYPOTHESES if dim == h6_dim else HYPOTHESES[:5]
-        res, det = run_hypotheses(table, settings, dim, include)
+        res, det = run_hypotheses(table, settings, dim, include, overlap if dim == h6_dim else None)
         frames.append(res)
         details.append(det)
     results = pd.concat(frames, ignore_index=True)
@@ -563,6 +642,11 @@ def analyse(
         for dim, table in data.items():
             rng = hypothesis_rng(settings.seed, dim, "attribution")
             out.attribution[dim] = attribute_policy(
-                table, settings.n_bootstrap, rng, settings.ci_level, settings.ll_floor
+                table,
+                settings.n_bootstrap,
+                rng,
+                settings.ci_level,
+                settings.ll_floor,
+                method=settings.attribution_method,
             ).table
     return out

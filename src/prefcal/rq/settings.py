@@ -48,6 +48,9 @@ class RQSettings:
     synthetic_alignment: float = 0.5
     n_taste_types: int = 12
     attribution_replications: int = 4
+    attribution_method: str = "combined"
+    home_attribution_replications: int = 6
+    h6_window_days: int = 90
     null_study: NullSettings = field(default_factory=NullSettings)
     power: PowerSettings = field(default_factory=PowerSettings)
 
@@ -79,6 +82,9 @@ class RQSettings:
             synthetic_alignment=float(syn["alignment"]),
             n_taste_types=int(syn["n_taste_types"]),
             attribution_replications=int(rq["attribution"]["n_replications"]),
+            attribution_method=str(rq["attribution"].get("method", "combined")),
+            home_attribution_replications=int(rq["attribution"].get("home_replications", 6)),
+            h6_window_days=int(rq.get("h6", {}).get("window_days", 90)),
             null_study=NullSettings(
                 n_replications=int(null["n_replications"]),
                 n_users=int(null["n_users"]),
