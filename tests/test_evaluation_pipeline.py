@@ -157,3 +157,23 @@ def test_cli_log_writes_the_tables(tmp_path) -> None:
     assert status == 2  # a missing catalogue is a clear error, not a traceback
     assert not (tmp_path / "home").exists()
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "streams.parquet"), streams)
+
+
+def test_sensitivity_reads_only_its_subsample() -> None:
+    """The runs use the streams of ``sensitivity_participants`` only: the same table whether the
+    other users' streams are passed or not (so the CLI reads just these)."""
+    import dataclasses
+
+    from prefcal.evaluation.sensitivity import sensitivity_participants, subsample_users
+    from prefcal.home.logging import participant_ids
+
+    env = tiny_env(n=8)
+    streams = tiny_streams(env)
+    es = dataclasses.replace(eval_settings(tiny_config()), sens_n_users=5)
+    keep = sensitivity_participants(env, es)
+    rows = subsample_users(env, 5)
+    assert len(keep) == 5 == len(set(keep))
+    assert keep == participant_ids(env.params.user_index, env.settings.seed)[rows].tolist()
+    only = streams[streams["participant_id"].isin(keep)].reset_index(drop=True)
+    assert 0 < len(only) < len(streams)
+    pd.testing.assert_frame_equal(run_sensitivity(env, streams, es), run_sensitivity(env, only, es))

@@ -57,7 +57,13 @@ from prefcal.home.features import StreamHistory, retype_history
 from prefcal.home.logging import HomeData, participant_ids, simulate_home_data
 from prefcal.home.settings import HomeSettings
 
-__all__ = ["PARAMETERS", "run_sensitivity", "sensitivity_runs", "subsample_users"]
+__all__ = [
+    "PARAMETERS",
+    "run_sensitivity",
+    "sensitivity_participants",
+    "sensitivity_runs",
+    "subsample_users",
+]
 
 PARAMETERS = (
     "context_strength",
@@ -78,6 +84,13 @@ def subsample_users(env: HomeEnvironment, n_users: int) -> np.ndarray:
         return np.arange(n)
     rng = np.random.default_rng(np.random.SeedSequence([env.settings.seed, SUBSAMPLE_STREAM]))
     return np.sort(rng.choice(n, size=n_users, replace=False))
+
+
+def sensitivity_participants(env: HomeEnvironment, es: EvalSettings) -> list[str]:
+    """Study ids of the users of :func:`subsample_users`: the only streams the runs read (so a
+    caller can read just these from the shards; memory does not grow with the study)."""
+    rows = subsample_users(env, es.sens_n_users)
+    return participant_ids(env.params.user_index, env.settings.seed)[rows].tolist()
 
 
 def sensitivity_runs(

@@ -93,7 +93,7 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from prefcal.evaluation.policyset import eval_settings
-    from prefcal.evaluation.sensitivity import run_sensitivity
+    from prefcal.evaluation.sensitivity import run_sensitivity, sensitivity_participants
     from prefcal.home.candidates import HomeCatalogue
     from prefcal.home.environment import HomeEnvironment
     from prefcal.home.settings import home_settings
@@ -108,7 +108,11 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{path} does not exist (run `prefcal ingest` first)")
     params = load_user_params(args.truth_users)
     env = HomeEnvironment(params, HomeCatalogue.read(args.catalogue), hs)
-    streams = pd.concat([pd.read_parquet(p) for p in args.streams], ignore_index=True)
+    keep = sensitivity_participants(env, es)  # only the subsample's streams are read
+    streams = pd.concat(
+        [pd.read_parquet(p, filters=[("participant_id", "in", keep)]) for p in args.streams],
+        ignore_index=True,
+    )
     table = run_sensitivity(env, streams, es, _min_ms(cfg))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
