@@ -14,7 +14,9 @@ then the run's wall time and the number of streams.
 
 Bars (issue 7), checked on the sizes run:
 
-* 100,000 users x 90 days end to end in under 60 minutes on 2 cores, peak memory under 8 GB;
+* 100,000 users x 90 days end to end in under 60 minutes on 2 cores, peak memory under 8 GB
+  (the largest single job's peak; with ``--cores 2`` two jobs may run at once, so the machine's
+  peak can be up to twice that);
 * growth exponent of time vs users (least-squares slope of log wall time on log users over the
   sizes run) at most 1.1;
 * peak memory flat: the largest job's peak at the largest size over that at the smallest size

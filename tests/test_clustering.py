@@ -275,3 +275,23 @@ def test_shard_stream_items_equals_items_of_all_streams(tmp_path):
     assert 20 < len(got) <= 60
     assert got["item_uri"].is_unique
     pd.testing.assert_frame_equal(got, every)
+
+
+def test_stream_items_pick_the_same_creator_whatever_the_row_order(tmp_path):
+    from prefcal.clustering.stage import shard_stream_items, stream_items
+
+    rows = [("P9", "spotify:track:x", "A"), ("P1", "spotify:track:x", "B"),
+            ("P5", "spotify:track:y", None), ("P2", "spotify:track:y", "C")]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["participant_id", "item_uri", "creator_name"])
+    frame["content_type"] = "music"
+    want = {"spotify:track:x": "A", "spotify:track:y": "C"}  # smallest non-null name
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2]):
+        got = stream_items(frame.iloc[order])
+        assert dict(zip(got["item_uri"], got["creator_name"], strict=True)) == want
+    paths = []
+    for i, part in enumerate((frame.iloc[[0, 2]], frame.iloc[[1, 3]])):
+        paths.append(tmp_path / f"s{i}.parquet")
+        part.to_parquet(paths[-1])
+    for split in (paths, paths[::-1]):
+        got = shard_stream_items(split)
+        assert dict(zip(got["item_uri"], got["creator_name"], strict=True)) == want

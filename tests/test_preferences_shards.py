@@ -108,3 +108,26 @@ def test_a_shard_with_no_stream_in_a_window_gives_empty_counts(shards, tmp_path)
     assert len(back.counts["7d"].users) == 0 and back.counts["7d"].folds.shape[0] == 0
     assert len(back.counts["90d"].users) == len(back.user_windows)
     assert np.isnan(back.user_windows["music_7d"]).all()
+
+
+def test_a_shard_without_users_and_the_rule_stride_agree(shards, tmp_path):
+    """More shards than users leaves a shard empty: its summaries are empty and combine."""
+    import re
+    from pathlib import Path
+
+    from prefcal.preferences.stage import CONTEXT0_USERS, context0_stride
+
+    cfg, _, paths = shards
+    params = PreferenceParams.from_config(cfg)
+    t = evaluation_time_of_shards(paths)
+    one = read_shards(paths[:1], columns=list(stage.STREAM_COLUMNS))
+    write_shard_features(shard_features(one, t, params), tmp_path / "a", params)
+    write_shard_features(shard_features(one.iloc[:0], t, params), tmp_path / "b", params)
+    both = read_shard_features([tmp_path / "a", tmp_path / "b"], params)
+    alone = read_shard_features([tmp_path / "a"], params)
+    pd.testing.assert_frame_equal(both.user_windows, alone.user_windows, check_dtype=False)
+    np.testing.assert_array_equal(both.counts["90d"].folds, alone.counts["90d"].folds)
+    # the workflow's copy of the no-context stride (preferences.smk) matches the package's
+    smk = (Path(__file__).parents[1] / "workflow/rules/preferences.smk").read_text()
+    assert re.search(r'n_users"\]\s*//\s*250\)', smk) and CONTEXT0_USERS == 250
+    assert [context0_stride(n) for n in (1, 250, 251, 1000)] == [1, 1, 2, 4]

@@ -71,7 +71,7 @@ def test_participants_per_item_with_a_participant_in_two_inputs(tmp_path: Path) 
     for i, c in enumerate(chunks):
         paths.append(tmp_path / f"c{i}.parquet")
         pq.write_table(pa.Table.from_pandas(c, preserve_index=False), paths[-1], row_group_size=500)
-    for inputs in (frame, shards, chunks, paths):
+    for inputs in (frame, shards, chunks, paths, [chunks[0], *paths[1:], frame.iloc[:0]]):
         got = privacy.participants_per_item(inputs, min_ms_played=30_000)
         assert got.to_dict() == naive.to_dict()
     assert naive.max() > 5 and len(naive) == 90

@@ -134,19 +134,20 @@ def participants_per_item(
     ids = []
     for src in inputs:
         if isinstance(src, pd.DataFrame):
-            ids.append(pa.array(pd.unique(src["participant_id"].astype(object))))
+            col = pa.array(pd.unique(src["participant_id"].astype(object)), type=pa.large_string())
         elif isinstance(src, pa.Table):
-            ids.append(pc.unique(src["participant_id"]))
+            col = pc.unique(src["participant_id"])
         else:
-            ids.append(pc.unique(pq.read_table(src, columns=["participant_id"])["participant_id"]))
-    all_ids = pa.chunked_array(ids) if ids else pa.chunked_array([], pa.string())
-    vc = pc.value_counts(all_ids)
+            col = pc.unique(pq.read_table(src, columns=["participant_id"])["participant_id"])
+        ids.append(col.cast(pa.large_string()))  # one type whatever the input's string type
+    vc = pc.value_counts(pa.chunked_array(ids, type=pa.large_string()))
     shared = vc.field("values").filter(pc.greater(vc.field("counts"), 1))
     counts: list[pa.Table] = []
     kept: list[pa.Table] = []
     for src in inputs:
         pairs = _source_pairs(src, cols, item_col, min_ms_played)
-        in_shared = pc.is_in(pairs["participant_id"], value_set=shared)
+        pid = pairs["participant_id"]
+        in_shared = pc.is_in(pid.cast(pa.large_string()), value_set=shared)
         counts.append(_item_counts(pairs.filter(pc.invert(in_shared)), item_col))
         if len(shared):
             kept.append(pairs.filter(in_shared))

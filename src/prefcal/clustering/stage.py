@@ -102,7 +102,8 @@ def read_shards(paths: Sequence[str | Path], columns: Sequence[str] | None = Non
 
     The canonical order does not depend on how users are split into shards: rows are stably
     sorted by ``participant_id`` (a participant's rows all come from one shard, in that shard's
-    order), so 1 shard and 8 shards give the same frame and every later result is the same.
+    order), so 1 shard and 8 shards give the same frame and every later result is the same. The
+    order is canonical only when ``participant_id`` is among the columns read.
     """
     if not paths:
         raise ValueError("no shard files given")
@@ -112,7 +113,7 @@ def read_shards(paths: Sequence[str | Path], columns: Sequence[str] | None = Non
             raise FileNotFoundError(f"shard table {p} does not exist")
         frames.append(pq.read_table(p, columns=list(columns) if columns else None).to_pandas())
     frame = pd.concat(frames, ignore_index=True)
-    if "participant_id" in frame.columns and len(frames) > 1:
+    if "participant_id" in frame.columns:
         frame = frame.sort_values("participant_id", kind="stable", ignore_index=True)
     return frame
 
@@ -145,10 +146,16 @@ def playlist_clusters(res: ClusteringResult, playlists: pd.DataFrame) -> pd.Data
 
 
 def stream_items(streams: pd.DataFrame) -> pd.DataFrame:
-    """Distinct music items of the streams (``item_uri``, ``creator_name``), sorted by URI."""
+    """Distinct music items of the streams (``item_uri``, ``creator_name``), sorted by URI.
+
+    An item streamed under several creator names (a renamed artist) gets the smallest non-null
+    one, so the result does not depend on the order of the rows (or of the shards).
+    """
     music = streams[(streams["content_type"] == "music") & streams["item_uri"].notna()]
-    items = music[["item_uri", "creator_name"]].drop_duplicates("item_uri")
-    return items.sort_values("item_uri", kind="stable").reset_index(drop=True)
+    items = music[["item_uri", "creator_name"]].sort_values(
+        ["item_uri", "creator_name"], kind="stable", na_position="last"
+    )
+    return items.drop_duplicates("item_uri").reset_index(drop=True)
 
 
 def shard_stream_items(paths: Sequence[str | Path]) -> pd.DataFrame:

@@ -413,7 +413,7 @@ class ContextCounts:
         if not parts:
             raise ValueError("no context counts to concatenate")
         first = parts[0]
-        meta = ("types", "hour_blocks", "classes", "timezone", "time_column")
+        meta = ("types", "hour_blocks", "classes", "device_classes", "timezone", "time_column")
         for p in parts[1:]:
             for m in meta:
                 if getattr(p, m) != getattr(first, m):

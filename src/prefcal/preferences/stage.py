@@ -198,9 +198,6 @@ def window_label(days: float) -> str:
     return f"{days:g}d"
 
 
-_label = window_label
-
-
 def estimate_profiles(
     streams: pd.DataFrame, t: pd.Timestamp, params: PreferenceParams
 ) -> tuple[dict[str, pd.DataFrame], dict[str, ContextProfiles]]:
@@ -209,7 +206,7 @@ def estimate_profiles(
     kw = params.context_kwargs()
     kw.pop("method")
     counts = {
-        _label(w): context_counts(window_streams(streams, t, w, params.time_column), **kw)
+        window_label(w): context_counts(window_streams(streams, t, w, params.time_column), **kw)
         for w in params.windows
     }
     return profiles_from_features(user_windows(streams, t, params), counts, params)
@@ -223,7 +220,7 @@ def profiles_from_features(
     types = list(params.types)
     feats = windows.set_index("participant_id")
     static: dict[str, pd.DataFrame] = {}
-    labels = [(_label(w), f"{w:g}d") for w in params.windows]
+    labels = [(window_label(w), f"{w:g}d") for w in params.windows]
     labels += [(f"hl{h:g}d", f"hl{h:g}d") for h in params.half_lives]
     for label, suffix in labels:
         shares = feats[[f"{k}_{suffix}" for k in types]].to_numpy(dtype=np.float64, copy=True)
@@ -233,12 +230,13 @@ def profiles_from_features(
         pop = pooled / pooled.sum() if pooled.sum() > 0 else np.full(len(types), 1 / len(types))
         shares[~ok] = pop
         static[label] = pd.DataFrame(shares, index=feats.index, columns=types)
-        if label == _label(max(params.windows)):
+        if label == window_label(max(params.windows)):
             static["population"] = pd.DataFrame(
                 np.broadcast_to(pop, shares.shape).copy(), index=feats.index, columns=types
             )
     context = {
-        _label(w): profiles_from_counts(counts[_label(w)], params.shrinkage) for w in params.windows
+        window_label(w): profiles_from_counts(counts[window_label(w)], params.shrinkage)
+        for w in params.windows
     }
     return static, context
 
@@ -274,7 +272,7 @@ def profile_error_table(
     resamples of users drawn once from a generator seeded by ``seed``, the same for every row).
     Each estimator's cell distances are computed once.
     """
-    ref_label = _label(max(params.windows))
+    ref_label = window_label(max(params.windows))
     rows: list[tuple[str, str, bool, Any, str]] = [("population", ref_label, False, None, "")]
     rows += [("static", lab, False, None, "") for lab in static if lab != "population"]
     rows += [("static, shrunk", lab, False, prof, "prior") for lab, prof in context.items()]
@@ -560,7 +558,7 @@ def stage_macros(
     context-strength-0 population) to the ``population`` label in ``errors``.
     """
     ws = [int(w) if float(w).is_integer() else w for w in params.windows]
-    ref = _label(max(params.windows))
+    ref = window_label(max(params.windows))
     m: dict[str, Any] = {
         "PrefNUsers": format_int(len(descriptors)),
         "PrefEvalDate": Latex(t_eval.strftime("%Y-%m-%d")),
