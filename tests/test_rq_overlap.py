@@ -140,3 +140,33 @@ def test_impression_uris_and_catalogue_reader(tmp_path):
         ["spotify:show:s0"],
         ["spotify:audiobook:b0"],
     ]
+
+
+def test_read_overlap_matrices_from_shards_and_the_user_cap(tmp_path):
+    """Read from shard files: the same matrices as from the frames; with ``max_users`` a seeded
+    subsample of the users, whose matrices are the full ones restricted to it."""
+    from prefcal.rq.overlap import h6_users, read_overlap_matrices
+
+    imp, req, streams, taste = _inputs()
+    for s, users in (("000", ["A"]), ("001", ["B"])):
+        d_home, d_data = tmp_path / "home" / f"shard_{s}", tmp_path / "data" / f"shard_{s}"
+        d_home.mkdir(parents=True)
+        d_data.mkdir(parents=True)
+        imp[imp["participant_id"].isin(users)].to_parquet(d_home / "impressions.parquet")
+        req.to_parquet(d_home / "log_requests.parquet")
+        streams[streams["participant_id"].isin(users)].to_parquet(d_data / "streams.parquet")
+    taste.to_parquet(tmp_path / "taste.parquet")
+    args = (tmp_path / "home", tmp_path / "data", tmp_path / "taste.parquet", ["000", "001"])
+    full = overlap_matrices(imp, req, streams, taste)
+    got = read_overlap_matrices(*args)
+    np.testing.assert_allclose(got.track, full.track)
+    np.testing.assert_allclose(got.cluster, full.cluster)
+    one = read_overlap_matrices(*args, max_users=1, seed=7)
+    pick = h6_users(["B", "A", "A"], 1, 7)
+    assert one.participant_ids.tolist() == pick.tolist() and pick.size == 1
+    i = full.participant_ids.tolist().index(pick[0])
+    np.testing.assert_allclose(one.track, full.track[i : i + 1, i : i + 1])
+    assert h6_users(["B", "A"], 5, 7).tolist() == ["A", "B"]
+    assert h6_users([f"P{i}" for i in range(50)], 10, 7).tolist() == sorted(
+        h6_users([f"P{i}" for i in range(50)][::-1], 10, 7).tolist()
+    )

@@ -43,10 +43,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 from scipy import sparse
 
-__all__ = ["OverlapMatrices", "overlap_matrices", "read_overlap_matrices"]
+__all__ = ["OverlapMatrices", "h6_users", "overlap_matrices", "read_overlap_matrices"]
 
 MS_DAY = 86_400_000
 ROW_CHUNK = 256
+#: the random stream of the H6 user subsample (:func:`h6_users`)
+H6_SAMPLE_STREAM = 61
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,18 @@ def overlap_matrices(
     )
 
 
+def h6_users(participants: Sequence[str], max_users: int | None, seed: int) -> np.ndarray:
+    """The users of H6: all (sorted) when there are at most ``max_users``, else a seeded sample
+    of ``max_users`` of them (``default_rng(SeedSequence([seed, H6_SAMPLE_STREAM]))``), sorted.
+
+    The overlap matrices are ``U x U``, so a big study estimates H6 on such a subsample."""
+    users = np.unique(np.asarray(participants, dtype=str))
+    if max_users is None or users.size <= max_users:
+        return users
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), H6_SAMPLE_STREAM]))
+    return np.sort(rng.choice(users, size=int(max_users), replace=False))
+
+
 def read_overlap_matrices(
     home_dir: str | Path,
     data_dir: str | Path,
@@ -195,16 +209,35 @@ def read_overlap_matrices(
     shards: Sequence[str],
     window_days: int = 90,
     min_ms_played: int = 30_000,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> OverlapMatrices:
-    """:func:`overlap_matrices` of every shard's impressions, request times and streams."""
+    """:func:`overlap_matrices` of every shard's impressions, request times and streams, for the
+    users of :func:`h6_users` (only their rows are read)."""
     home_dir, data_dir = Path(home_dir), Path(data_dir)
-    imp, req, streams = [], [], []
-    for s in shards:
-        path = home_dir / f"shard_{s}" / "impressions.parquet"
+    imp_paths = [home_dir / f"shard_{s}" / "impressions.parquet" for s in shards]
+    for path in imp_paths:
         if "item_uri" not in pq.read_schema(path).names:
             raise ValueError(f"{path}: no item_uri column (Home logs older than H6; rerun them)")
+    music_users = np.concatenate(
+        [
+            pd.read_parquet(p, columns=["participant_id"], filters=[("item_type", "==", "music")])[
+                "participant_id"
+            ]
+            .astype(str)
+            .unique()
+            for p in imp_paths
+        ]
+    )
+    keep = h6_users(music_users, max_users, seed).tolist()
+    imp, req, streams = [], [], []
+    for s, path in zip(shards, imp_paths, strict=True):
         imp.append(
-            pd.read_parquet(path, columns=["request_id", "participant_id", "item_type", "item_uri"])
+            pd.read_parquet(
+                path,
+                columns=["request_id", "participant_id", "item_type", "item_uri"],
+                filters=[("participant_id", "in", keep)],
+            )
         )
         req.append(
             pd.read_parquet(home_dir / f"shard_{s}" / "log_requests.parquet", columns=["ts"])
@@ -213,6 +246,7 @@ def read_overlap_matrices(
             pd.read_parquet(
                 data_dir / f"shard_{s}" / "streams.parquet",
                 columns=["participant_id", "ts_end", "ms_played", "content_type", "item_uri"],
+                filters=[("participant_id", "in", keep), ("content_type", "==", "music")],
             )
         )
     item_taste = pd.read_parquet(item_taste_path)
