@@ -163,12 +163,8 @@ def shard_stream_items(paths: Sequence[str | Path]) -> pd.DataFrame:
     at a time (three columns), so that memory depends on the shard size, not the study size."""
     if not paths:
         raise ValueError("no shard files given")
-    parts = []
-    for p in paths:
-        if not Path(p).is_file():
-            raise FileNotFoundError(f"shard table {p} does not exist")
-        cols = ["content_type", "item_uri", "creator_name"]
-        parts.append(stream_items(pq.read_table(p, columns=cols).to_pandas()))
+    cols = ["content_type", "item_uri", "creator_name"]
+    parts = [stream_items(read_shards([p], columns=cols)) for p in paths]
     return stream_items(pd.concat(parts, ignore_index=True).assign(content_type="music"))
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 
 from prefcal.evaluation.accuracy import ACCURACY_METRICS
 from prefcal.evaluation.lifts import lift_frame
-from prefcal.evaluation.pipeline import replay_table
+from prefcal.evaluation.pipeline import replay_table, split_log
 from prefcal.evaluation.policyset import EvalSettings, fit_policies
 from prefcal.home.environment import HomeEnvironment
 from prefcal.home.logging import HomeData
@@ -132,10 +132,7 @@ def ceiling_table(
     """
     if log.outcomes is None:
         raise ValueError("ceiling_table needs the logged requests")
-    train = log.take(np.flatnonzero(~log.test))
-    test_all = log.take(np.flatnonzero(log.test))
-    assert test_all.outcomes is not None
-    test = test_all.take(np.flatnonzero(test_all.outcomes.streamed.any(axis=1)))
+    train, _, test = split_log(log)
     policies = fit_policies(train, population, hs, es, include=("CB", "SC-90"))
     v = oracle_arm_values(env, test, "any_stream")
     pi = env.type_preference(test.batch)

@@ -44,6 +44,7 @@ __all__ = [
     "load_study",
     "replay_table",
     "run_stage",
+    "split_log",
     "table1_lifts",
 ]
 
@@ -135,6 +136,18 @@ def table1_lifts(
     return pd.DataFrame(rows)
 
 
+def split_log(log: HomeData) -> tuple[HomeData, HomeData, HomeData]:
+    """``(train, held_out, streamed)``: the logged requests of the training days, the held-out
+    requests (the last ``home.test_days`` days; OPE), and those of them with at least one stream
+    (the replay evaluation set of :mod:`prefcal.evaluation.accuracy`)."""
+    if log.outcomes is None:
+        raise ValueError("split_log needs the logged requests (with outcomes)")
+    train = log.take(np.flatnonzero(~log.test))
+    held_out = log.take(np.flatnonzero(log.test))
+    assert held_out.outcomes is not None
+    return train, held_out, held_out.take(np.flatnonzero(held_out.outcomes.streamed.any(axis=1)))
+
+
 def run_stage(
     env: HomeEnvironment,
     log: HomeData,
@@ -146,10 +159,7 @@ def run_stage(
     """Steps 1-4 of the module docstring."""
     if log.outcomes is None:
         raise ValueError("run_stage needs the logged requests")
-    train = log.take(np.flatnonzero(~log.test))
-    test_all = log.take(np.flatnonzero(log.test))
-    assert test_all.outcomes is not None
-    test = test_all.take(np.flatnonzero(test_all.outcomes.streamed.any(axis=1)))
+    train, test_all, test = split_log(log)
     if train.n == 0 or test.n == 0:
         raise ValueError(
             "the log has no training or no held-out requests with a stream: raise "

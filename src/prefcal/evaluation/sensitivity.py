@@ -50,7 +50,7 @@ import pandas as pd
 
 from prefcal.evaluation.accuracy import accuracy
 from prefcal.evaluation.oracle import oracle_arm_values, oracle_policy
-from prefcal.evaluation.pipeline import replay_table, table1_lifts
+from prefcal.evaluation.pipeline import replay_table, split_log, table1_lifts
 from prefcal.evaluation.policyset import EvalSettings, fit_policies
 from prefcal.home.environment import HomeEnvironment
 from prefcal.home.features import StreamHistory, retype_history
@@ -133,10 +133,7 @@ def _one_run(
     if prepared is not None and cached is None:
         prepared[k] = log
     assert log.outcomes is not None
-    train = log.take(np.flatnonzero(~log.test))
-    test_all = log.take(np.flatnonzero(log.test))
-    assert test_all.outcomes is not None
-    test = test_all.take(np.flatnonzero(test_all.outcomes.streamed.any(axis=1)))
+    train, _, test = split_log(log)
     policies = fit_policies(
         train, profiles.counts.sum(axis=0), env.settings, es, include=("CB", "SC-90")
     )

@@ -23,12 +23,11 @@ NEEDED = ("preferences", "analysis", "ingest")
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from prefcal.clustering.stage import read_shards
     from prefcal.preferences import PreferenceParams, stage
     from prefcal.preferences.shards import (
         evaluation_time_of_shards,
+        read_item_taste,
         shard_features,
         write_shard_features,
     )
@@ -41,11 +40,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         raise ValueError(f"--streams {args.streams} is not one of --all-streams")
     t_eval = evaluation_time_of_shards(all_streams)
     streams = read_shards([args.streams], columns=list(stage.STREAM_COLUMNS))
-    taste = None
-    if args.item_taste:
-        item_taste = pd.read_parquet(args.item_taste)
-        dist_cols = [c for c in item_taste.columns if c.startswith("p_")]
-        taste = (item_taste["item_uri"].to_numpy(dtype=object), item_taste[dist_cols].to_numpy())
+    taste = read_item_taste(args.item_taste) if args.item_taste else None
     feats = shard_features(streams, t_eval, params, taste)
     write_shard_features(feats, args.out, params)
     print(

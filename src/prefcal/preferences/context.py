@@ -537,14 +537,18 @@ def context_counts(
     )
 
 
-def profiles_from_counts(
-    counts: ContextCounts, method: str = "marginal_likelihood"
-) -> ContextProfiles:
-    """The profiles of the module doc from the counts (``method``: how alpha is estimated)."""
+def _check_method(method: str) -> None:
     if method not in CONTEXT_METHODS:
         raise ValueError(
             f"preferences.shrinkage must be one of {list(CONTEXT_METHODS)}, got {method!r}"
         )
+
+
+def profiles_from_counts(
+    counts: ContextCounts, method: str = "marginal_likelihood"
+) -> ContextProfiles:
+    """The profiles of the module doc from the counts (``method``: how alpha is estimated)."""
+    _check_method(method)
     cell = counts.folds.sum(axis=-1)
     n_u, g = cell.shape[0], cell.shape[-1]
     user = cell.sum(axis=(1, 2, 3))
@@ -603,10 +607,7 @@ def context_profiles(
 ) -> ContextProfiles:
     """Estimate the profiles of the module doc from ``streams`` (only those before ``before``):
     :func:`profiles_from_counts` of :func:`context_counts`."""
-    if method not in CONTEXT_METHODS:
-        raise ValueError(
-            f"preferences.shrinkage must be one of {list(CONTEXT_METHODS)}, got {method!r}"
-        )
+    _check_method(method)
     counts = context_counts(
         streams,
         hour_blocks=hour_blocks,

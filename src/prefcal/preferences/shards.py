@@ -35,9 +35,11 @@ __all__ = [
     "evaluation_time_of_shards",
     "participant_streams",
     "profiles_from_shards",
+    "read_item_taste",
     "read_shard_features",
     "shard_feature_paths",
     "shard_features",
+    "write_all_shard_features",
     "write_shard_features",
 ]
 
@@ -51,8 +53,14 @@ class ShardFeatures:
     counts: dict[str, ContextCounts]  # window label (e.g. "90d") -> counts
 
 
+def _to_ms(value: object) -> int:
+    """An int (epoch ms already) or a timestamp as epoch milliseconds."""
+    return value if isinstance(value, int) else int(pd.Timestamp(value).value // 1_000_000)
+
+
 def _column_max(path: Path, column: str) -> int | None:
-    """Max of an int64/timestamp column of a Parquet file in epoch ms, from its statistics."""
+    """Max of an int64/timestamp column of a Parquet file in epoch ms, from its row-group
+    statistics (the column is read only where a row group has none); None when empty."""
     meta = pq.ParquetFile(path).metadata
     if meta.num_rows == 0:
         return None
@@ -60,20 +68,10 @@ def _column_max(path: Path, column: str) -> int | None:
     if column not in names:
         raise ValueError(f"{path}: no column {column!r}")
     j = names.index(column)
-    best = None
-    for r in range(meta.num_row_groups):
-        st = meta.row_group(r).column(j).statistics
-        if st is None or not st.has_min_max:
-            best = None
-            break
-        v = st.max
-        v = int(pd.Timestamp(v).value // 1_000_000) if not isinstance(v, int) else v
-        best = v if best is None else max(best, v)
-    if best is None:  # no statistics: read the column
-        col = pq.read_table(path, columns=[column]).column(column)
-        m = pc.max(col.cast(pa.timestamp("ms", tz="UTC")) if col.type != pa.int64() else col)
-        best = m.value if isinstance(m.value, int) else int(pd.Timestamp(m.as_py()).value // 10**6)
-    return best
+    stats = [meta.row_group(r).column(j).statistics for r in range(meta.num_row_groups)]
+    if all(st is not None and st.has_min_max for st in stats):
+        return max(_to_ms(st.max) for st in stats)
+    return _to_ms(pc.max(pq.read_table(path, columns=[column]).column(column)).as_py())
 
 
 def evaluation_time_of_shards(
@@ -118,6 +116,34 @@ def shard_features(
         for w in params.windows
     }
     return ShardFeatures(windows, descriptors, counts)
+
+
+def read_item_taste(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(item_uri, dist)`` of stage 02's ``item_taste.parquet`` (``dist``: columns ``p_*``),
+    the taste lookup of :func:`shard_features`."""
+    item_taste = pd.read_parquet(path)
+    dist_cols = [c for c in item_taste.columns if c.startswith("p_")]
+    return item_taste["item_uri"].to_numpy(dtype=object), item_taste[dist_cols].to_numpy()
+
+
+def write_all_shard_features(
+    stream_paths: Sequence[str | Path],
+    t_eval: pd.Timestamp,
+    params: PreferenceParams,
+    taste: tuple[np.ndarray, np.ndarray] | None,
+    out_dir: str | Path,
+) -> list[Path]:
+    """What the workflow's per-shard jobs do, one shard after the other (a run by hand): the
+    summaries of ``stream_paths[i]`` go to ``out_dir/shard_{i:03d}``; returns those folders."""
+    from prefcal.clustering.stage import read_shards
+    from prefcal.preferences import stage
+
+    dirs = []
+    for i, path in enumerate(stream_paths):
+        streams = read_shards([path], columns=list(stage.STREAM_COLUMNS))
+        dirs.append(Path(out_dir) / f"shard_{i:03d}")
+        write_shard_features(shard_features(streams, t_eval, params, taste), dirs[-1], params)
+    return dirs
 
 
 def shard_feature_paths(shard_dir: str | Path, params: PreferenceParams) -> dict[str, Path]:
