@@ -177,3 +177,58 @@ def test_sensitivity_reads_only_its_subsample() -> None:
     only = streams[streams["participant_id"].isin(keep)].reset_index(drop=True)
     assert 0 < len(only) < len(streams)
     pd.testing.assert_frame_equal(run_sensitivity(env, streams, es), run_sensitivity(env, only, es))
+
+
+def test_stage_shard_by_shard_equals_one_piece(tmp_path) -> None:
+    """Fit once, evaluate two user shards separately, combine: the same tables as the stage on
+    all requests in one piece (up to the summation order of floats), and the ceiling table of
+    :func:`prefcal.evaluation.oracle.ceiling_table`."""
+    from prefcal.evaluation.oracle import ceiling_table
+    from prefcal.evaluation.shards import (
+        FittedStage,
+        ShardEvaluation,
+        combine,
+        evaluate_shard,
+        fit_stage,
+    )
+
+    env = tiny_env(n=8)
+    streams = tiny_streams(env)
+    log, profiles = simulate_home_data(env, streams)
+    ab, _ = simulate_home_data(env, streams, period="ab")
+    es, hs, pop = eval_settings(tiny_config()), env.settings, profiles.counts.sum(axis=0)
+    whole = run_stage(env, log, ab, pop, hs, es)
+
+    fitted = fit_stage(log.take(np.flatnonzero(~log.test)), pop, hs, es, env.examination)
+    fitted.save(tmp_path / "fitted.pkl")
+    fitted = FittedStage.load(tmp_path / "fitted.pkl")
+    users = np.unique(log.participant_id)
+    dirs = []
+    for i, part in enumerate((users[1::2], users[::2])):  # shard order differs from id order
+        rl = np.flatnonzero(np.isin(log.participant_id, part))
+        ra = np.flatnonzero(np.isin(ab.participant_id, part))
+        ev = evaluate_shard(env, log.take(rl), ab.take(ra), fitted, hs, es)
+        ev.write(tmp_path / f"shard_{i}")
+        dirs.append(tmp_path / f"shard_{i}")
+    split = combine(ShardEvaluation.read(dirs), hs, es, fitted)
+
+    assert split.counts == whole.counts
+    assert whole.counts["fit_users"] == 8
+    for name in ("accuracy", "table1", "ab", "ope", "ceiling"):
+        a, b = getattr(whole, name), getattr(split, name)
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-15)
+    ref = ceiling_table(env, log, pop, hs, es, hs.seed)
+    pd.testing.assert_frame_equal(ref, whole.ceiling, check_exact=False, rtol=1e-12)
+
+
+def test_fit_participants_is_a_seeded_subset() -> None:
+    from prefcal.evaluation.shards import fit_participants
+
+    ids = [f"p{i:03d}" for i in range(50)]
+    assert list(fit_participants(ids[::-1], 60, 1)) == ids  # all, sorted
+    a = fit_participants(ids, 10, 1)
+    assert len(a) == 10 and list(a) == sorted(set(a)) and set(a) <= set(ids)
+    assert list(fit_participants(ids[::-1], 10, 1)) == list(a)  # order of the input is irrelevant
+    assert list(fit_participants(ids, 10, 2)) != list(a)
+    with pytest.raises(ValueError, match="fit_max_users"):
+        fit_participants(ids, 0, 1)

@@ -56,6 +56,7 @@ EVALUATION = {
     "ope": {"lambda": 100, "ridge": 1.0, "max_error": 0.05},
     "n_bootstrap": 50,
     "ci_level": 0.9,
+    "fit_max_users": 100,
     "sensitivity": {
         "n_users": 4,
         "n_bootstrap": 20,

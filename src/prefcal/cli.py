@@ -12,32 +12,38 @@ import sys
 
 from prefcal.config import ConfigError
 
-# Modules whose register(subparsers) adds a sub-command (each imports its heavy deps lazily).
-SUBCOMMAND_MODULES = [
-    "prefcal.simulate.cli",
-    "prefcal.ingest.cli",
-    "prefcal.collect.cli",
-    "prefcal.preferences.cli",
-    "prefcal.home.cli",
-    "prefcal.donation.cli",
-]
+# Sub-command -> the module whose register(subparsers) adds it (each imports its heavy deps
+# lazily). Only the module of the command being run is imported (a package such as
+# prefcal.clustering imports scikit-learn on import: seconds per shard job), all of them for --help.
+SUBCOMMANDS = {
+    "simulate": "prefcal.simulate.cli",
+    "ingest": "prefcal.ingest.cli",
+    "collect": "prefcal.collect.cli",
+    "preferences": "prefcal.preferences.cli",
+    "home": "prefcal.home.cli",
+    "donation": "prefcal.donation.cli",
+}
+SUBCOMMAND_MODULES = list(SUBCOMMANDS.values())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every registered sub-command."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser: with every registered sub-command, or only ``command``'s (a known
+    sub-command name) so that running it imports nothing else."""
     parser = argparse.ArgumentParser(
         prog="prefcal",
         description="Spotify listening preferences and Home-page calibration: the study's tools.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
+    modules = [SUBCOMMANDS[command]] if command in SUBCOMMANDS else SUBCOMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; bad input ends with one line on stderr, status 2."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

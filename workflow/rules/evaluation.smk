@@ -3,6 +3,7 @@
 # Simulated data only: the environment needs the truth of results/truth/.
 
 HOME_TABLES = ["log_requests", "impressions", "ab_requests", "participants"]
+EVAL_TABLES = ["replay", "ab", "ope_users", "ope_policies", "oracle", "counts"]
 EVAL_SECTIONS = ("seed", "simulation", "ingest", "home", "evaluation")
 
 
@@ -53,15 +54,71 @@ rule home_sensitivity:
         " > {log} 2>&1"
 
 
-rule offline_evaluation:
+# Stage 04 shard by shard (prefcal.evaluation.shards): one fit on the training requests of at most
+# evaluation.fit_max_users users, then every shard's replay, A/B and OPE sums, combined by the
+# notebook; no job holds more than a shard's (or the fit sample's) requests.
+rule home_fit:
     input:
+        catalogue=rules.simulate_catalogue.output,
+        truth=expand(f"{RESULTS}/truth/users/shard_{{shard}}", shard=SHARDS),
         home=expand(
             f"{RESULTS}/home/shard_{{shard}}/{{name}}.parquet",
             shard=SHARDS,
             name=HOME_TABLES,
         ),
-        truth=expand(f"{RESULTS}/truth/users/shard_{{shard}}", shard=SHARDS),
+    output:
+        f"{RESULTS}/evaluation/fitted.pkl",
+    log:
+        f"{RESULTS}/logs/home_fit.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/home_fit.tsv"
+    conda:
+        ENV
+    params:
+        cfg=config_json(*EVAL_SECTIONS),
+        home=expand(f"{RESULTS}/home/shard_{{shard}}", shard=SHARDS),
+    shell:
+        "python -m prefcal home fit --config-json {params.cfg:q} --catalogue {input.catalogue}"
+        " --truth-users {input.truth} --home {params.home} --out {output} > {log} 2>&1"
+
+
+rule home_evaluate:
+    input:
         catalogue=rules.simulate_catalogue.output,
+        truth=f"{RESULTS}/truth/users/shard_{{shard}}",
+        home=expand(
+            f"{RESULTS}/home/shard_{{{{shard}}}}/{{name}}.parquet", name=HOME_TABLES
+        ),
+        fitted=rules.home_fit.output,
+    output:
+        **{
+            name: f"{RESULTS}/evaluation/shard_{{shard}}/{name}.parquet"
+            for name in EVAL_TABLES
+        },
+    log:
+        f"{RESULTS}/logs/home_evaluate/shard_{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/home_evaluate/shard_{{shard}}.tsv"
+    conda:
+        ENV
+    params:
+        cfg=config_json(*EVAL_SECTIONS),
+        home=f"{RESULTS}/home/shard_{{shard}}",
+        out_dir=subpath(output.replay, parent=True),
+    shell:
+        "python -m prefcal home evaluate --config-json {params.cfg:q}"
+        " --catalogue {input.catalogue} --truth-users {input.truth} --home {params.home}"
+        " --fitted {input.fitted} --out {params.out_dir} > {log} 2>&1"
+
+
+rule offline_evaluation:
+    input:
+        evaluation=expand(
+            f"{RESULTS}/evaluation/shard_{{shard}}/{{name}}.parquet",
+            shard=SHARDS,
+            name=EVAL_TABLES,
+        ),
+        fitted=rules.home_fit.output,
         sensitivity=rules.home_sensitivity.output.parquet,
         notebook="notebooks/04_offline_evaluation.ipynb",
     output:
@@ -100,8 +157,7 @@ rule offline_evaluation:
         cfg=config_json(),
         out_dir=subpath(output.table1, ancestor=2),
         extra=(
-            f"-p data_dir {RESULTS}/data -p truth_dir {RESULTS}/truth"
-            f" -p home_dir {RESULTS}/home"
+            f"-p evaluation_dir {RESULTS}/evaluation"
             f" -p sensitivity_path {RESULTS}/evaluation/sensitivity.parquet"
         ),
     shell:

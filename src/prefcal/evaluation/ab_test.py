@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from prefcal.evaluation.accuracy import user_counts
@@ -60,21 +59,21 @@ def simulate_ab(
     env: HomeEnvironment,
     ab: HomeData,
     policies: Mapping[str, HomePolicy],
-    seed: int,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """Run every policy on the A/B requests: per-user realised and expected outcome counts.
 
-    The policy's own randomness (multinomial blending) comes from
-    ``default_rng(SeedSequence([seed, 45, p]))`` for the ``p``-th policy; arm choices and all
-    outcomes from the requests' common random numbers.
+    Arm choices, the slot draws of multinomial blending
+    (:meth:`HomeEnvironment.slot_uniforms`) and all outcomes come from the requests' common random
+    numbers, drawn per user: every policy sees the same numbers, and a user's outcomes do not
+    depend on the other users (so the test can run shard by shard).
     """
     uniforms = env.outcome_uniforms(ab.batch, "ab")
+    slots = env.slot_uniforms(ab.batch)
     ia = env.intent_attraction(ab.batch)
     a = env.attraction(ab.batch)
     realised, expected = {}, {}
-    for p, (name, policy) in enumerate(policies.items()):
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 45, p]))
-        out = run_policy(env, ab.batch, ab.inp, policy, uniforms, rng, ia)
+    for name, policy in policies.items():
+        out = run_policy(env, ab.batch, ab.inp, policy, uniforms, slots, ia)
         realised[name] = user_counts(out, ab.participant_id)
         expected[name] = user_counts(
             expected_outcomes(env, ab.batch, ab.inp, policy, a), ab.participant_id

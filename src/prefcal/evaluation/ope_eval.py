@@ -56,10 +56,17 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from prefcal.evaluation.lifts import bootstrap_multiplicities
-from prefcal.ope import dm, dr, dr_os, ipw, sndr, snipw, switch_dr, weight_diagnostics
+from prefcal.ope import dm, dr, dr_os, ipw, sndr, snipw, switch_dr
 from prefcal.ope.estimators import PARTS
 
-__all__ = ["ESTIMATORS", "PBMLogistic", "SlotData", "ope_estimates", "slot_data"]
+__all__ = [
+    "ESTIMATORS",
+    "PBMLogistic",
+    "SlotData",
+    "ope_from_parts",
+    "ope_user_parts",
+    "slot_data",
+]
 
 ESTIMATORS = {
     "IPW": ipw,
@@ -209,64 +216,130 @@ def _obp_args(sd: SlotData, exposure: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def ope_estimates(
+def ope_user_parts(
     sd: SlotData,
     exposures: dict[str, np.ndarray],
-    true_values: dict[str, float],
+    participants: Sequence[str],
     logger_containment: np.ndarray,
     lambda_: float,
-    n_boot: int,
-    level: float,
-    random_state: int,
     estimators: Sequence[str] = tuple(ESTIMATORS),
-) -> pd.DataFrame:
-    """Every estimator's stream-rate estimate for every policy, with user-bootstrap intervals.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The estimators' parts summed per user, and per-policy weight sums: what
+    :func:`ope_from_parts` needs, so the estimates can be made shard by shard.
 
-    ``exposures[policy]`` is ``e_pi (n, J)`` on the evaluation requests, ``true_values[policy]``
-    the environment's value. Columns: policy, estimator, estimate, lower, upper, true,
-    rel_error (``estimate / true - 1``), abs_rel_error, ess_share, max_weight, unsupported.
-    One multiplicity matrix (users) is drawn from ``default_rng(random_state)`` and shared by
-    all policies and estimators.
+    ``participants[u]`` is the id of user code ``u`` of ``sd``. Returns ``(users, policies)``:
+
+    * ``users``, indexed by participant id (sorted): ``rows`` (logged slots of the user) and, for
+      every policy ``p``, estimator ``e`` and part ``q`` in ``a, b, c`` it has
+      (:class:`prefcal.ope.estimators.Parts`), the column ``p|e|q`` = ``sum`` of the part over the
+      user's slots;
+    * ``policies``, one row per policy: ``rows``, ``sum_w``, ``sum_w2``, ``max_w`` (importance
+      weights ``w``), ``unsupported`` and ``exposure`` (exposure on items the logger never shows,
+      and all exposure: their ratio is the unsupported share).
     """
-    rng = np.random.default_rng(random_state)
-    mult = bootstrap_multiplicities(sd.n_users, int(n_boot), rng)
-    alpha = 1.0 - float(level)
-    n_rows_user = np.bincount(sd.user, minlength=sd.n_users).astype(np.float64)
-    rows_b = mult @ n_rows_user
+    if len(participants) != sd.n_users:
+        raise ValueError(f"need {sd.n_users} participant ids, got {len(participants)}")
+    cols: dict[str, np.ndarray] = {
+        "rows": np.bincount(sd.user, minlength=sd.n_users).astype(np.float64)
+    }
     unsupported_mask = logger_containment <= 0
-    out = []
+    pol_rows = []
     for policy, e in exposures.items():
         args = _obp_args(sd, e)
         w = args["action_dist"][np.arange(sd.action.size), sd.action, 0] / sd.pscore
-        diag = weight_diagnostics(w)
-        unsupported = float((e * unsupported_mask).sum() / e.sum())
+        pol_rows.append(
+            {
+                "policy": policy,
+                "rows": float(w.size),
+                "sum_w": float(w.sum()),
+                "sum_w2": float(np.dot(w, w)),
+                "max_w": float(w.max()) if w.size else 0.0,
+                "unsupported": float((e * unsupported_mask).sum()),
+                "exposure": float(e.sum()),
+            }
+        )
         for name in estimators:
             fn = ESTIMATORS[name]
             kw = {"lambda_": lambda_} if name in _LAMBDA else {}
             parts = PARTS[fn](**args, **kw)
-            est = parts.value()
-            rep = np.zeros(mult.shape[0])
-            if parts.a is not None:
-                rep += (mult @ np.bincount(sd.user, weights=parts.a, minlength=sd.n_users)) / rows_b
-            if parts.b is not None and parts.c is not None:
-                num = mult @ np.bincount(sd.user, weights=parts.b, minlength=sd.n_users)
-                den = mult @ np.bincount(sd.user, weights=parts.c, minlength=sd.n_users)
-                rep += num / den
+            for q in ("a", "b", "c"):
+                v = getattr(parts, q)
+                if v is not None:
+                    cols[f"{policy}|{name}|{q}"] = np.bincount(
+                        sd.user, weights=v, minlength=sd.n_users
+                    )
+    users = pd.DataFrame(cols, index=pd.Index(np.asarray(participants, dtype=object)))
+    users.index.name = "participant_id"
+    return users.sort_index(), pd.DataFrame(pol_rows)
+
+
+def ope_from_parts(
+    users: pd.DataFrame,
+    policies: pd.DataFrame,
+    true_values: dict[str, float],
+    n_boot: int,
+    level: float,
+    random_state: int,
+) -> pd.DataFrame:
+    """Every estimator's estimate for every policy, with user-bootstrap intervals, from the
+    per-user parts of :func:`ope_user_parts` (of all users, any number of shards concatenated).
+
+    Estimate ``sum_u A_u / sum_u n_u + sum_u B_u / sum_u C_u`` (``A, B, C`` the user sums of
+    the parts, ``n_u`` the user's slots); a bootstrap replicate weights every user by its
+    multiplicity. Users are taken in sorted id order and the per-policy rows are summed, so the
+    result does not depend on how users were split into shards. Columns: policy, estimator,
+    estimate, lower, upper, true, rel_error (``estimate / true - 1``), abs_rel_error, ess_share
+    (Kish ``(sum w)^2 / (n sum w^2)``), max_weight, unsupported. One multiplicity matrix (users)
+    is drawn from ``default_rng(random_state)`` and shared by all policies and estimators.
+    """
+    users = users.sort_index()
+    if not users.index.is_unique:
+        raise ValueError("a participant appears in two shards' OPE parts")
+    rng = np.random.default_rng(random_state)
+    mult = bootstrap_multiplicities(len(users), int(n_boot), rng)
+    alpha = 1.0 - float(level)
+    n_rows = users["rows"].to_numpy(np.float64)
+    rows_b = mult @ n_rows
+    pol = policies.groupby("policy", sort=False).agg(
+        rows=("rows", "sum"),
+        sum_w=("sum_w", "sum"),
+        sum_w2=("sum_w2", "sum"),
+        max_w=("max_w", "max"),
+        unsupported=("unsupported", "sum"),
+        exposure=("exposure", "sum"),
+    )
+    out = []
+    for policy, d in pol.iterrows():
+        ess = d["sum_w"] ** 2 / d["sum_w2"] if d["sum_w2"] > 0 else 0.0
+        for name in ESTIMATORS:
+            col = f"{policy}|{name}|"
+            if col + "a" not in users and col + "b" not in users:
+                continue
+            est, rep = 0.0, np.zeros(mult.shape[0])
+            if col + "a" in users:
+                a = users[col + "a"].to_numpy(np.float64)
+                est += a.sum() / n_rows.sum()
+                rep += (mult @ a) / rows_b
+            if col + "b" in users:
+                b = users[col + "b"].to_numpy(np.float64)
+                c = users[col + "c"].to_numpy(np.float64)
+                est += b.sum() / c.sum()
+                rep += (mult @ b) / (mult @ c)
             lo, hi = np.quantile(rep, [alpha / 2, 1 - alpha / 2])
-            truth = true_values[policy]
+            truth = true_values[str(policy)]
             out.append(
                 {
                     "policy": policy,
                     "estimator": name,
-                    "estimate": est,
+                    "estimate": float(est),
                     "lower": float(lo),
                     "upper": float(hi),
                     "true": truth,
                     "rel_error": est / truth - 1.0,
                     "abs_rel_error": abs(est / truth - 1.0),
-                    "ess_share": diag["ess_share"],
-                    "max_weight": diag["max_weight"],
-                    "unsupported": unsupported,
+                    "ess_share": ess / d["rows"],
+                    "max_weight": d["max_w"],
+                    "unsupported": d["unsupported"] / d["exposure"],
                 }
             )
     return pd.DataFrame(out)

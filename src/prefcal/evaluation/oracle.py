@@ -30,14 +30,22 @@ import pandas as pd
 
 from prefcal.evaluation.accuracy import ACCURACY_METRICS
 from prefcal.evaluation.lifts import lift_frame
-from prefcal.evaluation.pipeline import replay_table, split_log
 from prefcal.evaluation.policyset import EvalSettings, fit_policies
+from prefcal.evaluation.replay import replay_table, split_log
 from prefcal.home.environment import HomeEnvironment
 from prefcal.home.logging import HomeData
-from prefcal.home.policies import ArmPolicy, SlateInput
+from prefcal.home.policies import ArmPolicy, HomePolicy, SlateInput
 from prefcal.home.settings import HomeSettings
 
-__all__ = ["ARM_VALUES", "ceiling_table", "oracle_arm_values", "oracle_policy", "slate_values"]
+__all__ = [
+    "ARM_VALUES",
+    "ceiling_table",
+    "oracle_arm_values",
+    "oracle_policies",
+    "oracle_policy",
+    "slate_values",
+    "true_any_stream",
+]
 
 ARM_VALUES = ("any_stream", "streams")
 
@@ -106,6 +114,44 @@ def oracle_policy(values: np.ndarray, epsilon: float, name: str = "CB-oracle") -
     return ArmPolicy(name, action_dist)
 
 
+def oracle_policies(env: HomeEnvironment, test: HomeData, es: EvalSettings) -> dict[str, ArmPolicy]:
+    """The validation policies of :func:`ceiling_table` on the requests of ``test``:
+
+    * ``CB-oracle``: epsilon-greedy (``evaluation.cb.epsilon``) on the true ``any_stream`` arm
+      values, i.e. CB with an exact reward model;
+    * ``CB-oracle-greedy``: the same with ``epsilon = 0``;
+    * ``True-preference``: the arm nearest (L1) to the TRUE intent distribution ``pi_i`` of the
+      request (the context-aware calibration target), epsilon-greedy like CB.
+
+    Each serves only these requests (its values are precomputed per request).
+    """
+    v = oracle_arm_values(env, test, "any_stream")
+    pi = env.type_preference(test.batch)
+    closeness = -np.abs(pi[:, None, :] - test.inp.arms[None, :, :]).sum(axis=2)
+    return {
+        "CB-oracle": oracle_policy(v, es.cb_epsilon, "CB-oracle"),
+        "CB-oracle-greedy": oracle_policy(v, 0.0, "CB-oracle-greedy"),
+        "True-preference": oracle_policy(closeness, es.cb_epsilon, "True-preference"),
+    }
+
+
+def true_any_stream(
+    env: HomeEnvironment, test: HomeData, policies: dict[str, HomePolicy]
+) -> dict[str, float]:
+    """Each policy's TRUE ``P(at least one stream)`` summed over the requests of ``test``:
+    ``sum_i sum_a pi(a | x_i) v_ia`` for an arm policy, ``sum_i v_i(s_i)`` of its own slate
+    ``s_i`` for a deterministic slate policy (SC-W)."""
+    v = oracle_arm_values(env, test, "any_stream")
+    out = {}
+    for name, pol in policies.items():
+        if isinstance(pol, ArmPolicy):
+            out[name] = float((pol.action_dist(test.inp) * v).sum())
+        else:  # SC-90: deterministic, its own slates (no randomness is drawn)
+            slates = pol.sample(test.inp, np.zeros(test.n), np.random.default_rng(0)).slates
+            out[name] = float(slate_values(env, test, slates[:, None, :]).sum())
+    return out
+
+
 def ceiling_table(
     env: HomeEnvironment,
     log: HomeData,
@@ -114,43 +160,26 @@ def ceiling_table(
     es: EvalSettings,
     random_state: int,
 ) -> pd.DataFrame:
-    """Replay lifts over SC-90 of CB, of the oracle CB and of the calibrated true-preference policy.
+    """Replay lifts over SC-90 of CB and of the policies of :func:`oracle_policies`.
 
     On the same split and held-out requests with a stream as :func:`prefcal.evaluation.pipeline.
     run_stage` (frozen accuracy definitions, paired user bootstrap with ``es.n_bootstrap``
-    replicates from ``random_state``):
-
-    * ``CB``: the fitted CB of the stage;
-    * ``CB-oracle``: epsilon-greedy (``evaluation.cb.epsilon``) on the true ``any_stream`` arm
-      values, i.e. CB with an exact reward model;
-    * ``CB-oracle-greedy``: the same with ``epsilon = 0``;
-    * ``True-preference``: the arm nearest (L1) to the TRUE intent distribution ``pi_i`` of the
-      request (the context-aware calibration target), epsilon-greedy like CB.
-
-    Columns: policy, metric, value, lift, lower, upper, true_any_stream (the policy's mean true
-    ``P(at least one stream)`` per held-out request, :func:`slate_values`).
+    replicates from ``random_state``), with all requests in one piece (the workflow makes the
+    same table shard by shard, :mod:`prefcal.evaluation.shards`). Columns: policy, metric,
+    value, lift, lower, upper, true_any_stream (the policy's mean true ``P(at least one
+    stream)`` per held-out request, :func:`true_any_stream`).
     """
     if log.outcomes is None:
         raise ValueError("ceiling_table needs the logged requests")
     train, _, test = split_log(log)
-    policies = fit_policies(train, population, hs, es, include=("CB", "SC-90"))
-    v = oracle_arm_values(env, test, "any_stream")
-    pi = env.type_preference(test.batch)
-    closeness = -np.abs(pi[:, None, :] - test.inp.arms[None, :, :]).sum(axis=2)
-    policies["CB-oracle"] = oracle_policy(v, es.cb_epsilon, "CB-oracle")
-    policies["CB-oracle-greedy"] = oracle_policy(v, 0.0, "CB-oracle-greedy")
-    policies["True-preference"] = oracle_policy(closeness, es.cb_epsilon, "True-preference")
+    policies: dict[str, HomePolicy] = dict(
+        fit_policies(train, population, hs, es, include=("CB", "SC-90"))
+    )
+    policies.update(oracle_policies(env, test, es))
     per_user = replay_table(test, policies)
     out = lift_frame(
         per_user, ACCURACY_METRICS, "SC-90", None, es.n_bootstrap, es.ci_level, random_state
     )
-    true_value = {}
-    for name, pol in policies.items():
-        if isinstance(pol, ArmPolicy):
-            true_value[name] = float((pol.action_dist(test.inp) * v).sum(axis=1).mean())
-        else:  # SC-90: deterministic, its own slates (no randomness is drawn)
-            rng = np.random.default_rng(0)
-            slates = pol.sample(test.inp, np.zeros(test.n), rng).slates
-            true_value[name] = float(slate_values(env, test, slates[:, None, :]).mean())
-    out["true_any_stream"] = out["policy"].map(true_value)
+    sums = true_any_stream(env, test, policies)
+    out["true_any_stream"] = out["policy"].map({k: v / test.n for k, v in sums.items()})
     return out

@@ -50,9 +50,18 @@ from prefcal.policies import (
     LinUCB,
     SingleFeaturePolicy,
     multi_objective_reward,
+    simplex_grid,
 )
 
-__all__ = ["BANDITS", "BASELINES", "EvalSettings", "eval_settings", "fit_policies"]
+__all__ = [
+    "BANDITS",
+    "BASELINES",
+    "EvalSettings",
+    "eval_settings",
+    "fit_models",
+    "fit_policies",
+    "policies_from_models",
+]
 
 BANDITS = ("CB", "CB-UCB", "CB-TS", "CB-MO")
 BASELINES = ("SC-7", "SC-90", "MB", "MB-90", "Popularity")
@@ -75,6 +84,7 @@ class EvalSettings:
     ope_max_error: float
     n_bootstrap: int
     ci_level: float
+    fit_max_users: int
     sens_n_users: int
     sens_n_bootstrap: int
     sens_context_strength: tuple[float, ...]
@@ -106,6 +116,7 @@ def eval_settings(config: Mapping[str, Any]) -> EvalSettings:
             ope_max_error=float(ope["max_error"]),
             n_bootstrap=int(e["n_bootstrap"]),
             ci_level=float(e["ci_level"]),
+            fit_max_users=int(e["fit_max_users"]),
             sens_n_users=int(sens["n_users"]),
             sens_n_bootstrap=int(sens["n_bootstrap"]),
             sens_context_strength=tuple(float(v) for v in sens["context_strength"]),
@@ -145,18 +156,19 @@ def _bandit(name: str, model: Any) -> ArmPolicy:
     return ArmPolicy(name, lambda inp: model.action_dist(inp.X))
 
 
-def fit_policies(
+def fit_models(
     train: HomeData,
-    population_mix: np.ndarray,
     hs: HomeSettings,
     es: EvalSettings,
     include: tuple[str, ...] | None = None,
-) -> dict[str, HomePolicy]:
-    """Fit every policy of the module docstring on the logged ``train`` requests.
+) -> dict[str, Any]:
+    """The fitted state of the learned policies of the module docstring (picklable objects).
 
-    ``include`` restricts the result to some names (the sensitivity runs need only CB and the
-    SC baselines). Seeds: the study ``seed`` (``hs.seed``) seeds the reward models and Thompson
-    sampling.
+    Keys: the bandits of :data:`BANDITS` (fitted :class:`EpsilonGreedy`, :class:`LinUCB` or
+    :class:`LinearThompson`) and ``Single-feature`` (:class:`SingleFeaturePolicy`), fitted on
+    the logged ``train`` requests; ``include`` restricts them to some names. The other policies
+    have nothing to learn. Seeds: the study ``seed`` (``hs.seed``) seeds the reward models and
+    Thompson sampling.
     """
     if train.outcomes is None or train.arm is None or train.pscore is None:
         raise ValueError("fit_policies needs logged requests (period 'log')")
@@ -166,25 +178,54 @@ def fit_policies(
     x, arms = inp.X, train.arm
     stream = train.outcomes.streamed.any(axis=1).astype(np.float64)
     ret = train.outcomes.returned.astype(np.float64)
-    pop = np.asarray(population_mix, dtype=np.float64)
-    pop = pop / pop.sum()
-    out: dict[str, HomePolicy] = {}
+    out: dict[str, Any] = {}
 
     def wanted(name: str) -> bool:
         return want is None or name in want
 
     if wanted("CB"):
         cb = make_epsilon_greedy(es.reward_model, es.cb_epsilon, inp.arms, hs.seed)
-        out["CB"] = _bandit("CB", cb.fit(x, arms, stream))
+        out["CB"] = cb.fit(x, arms, stream)
     if wanted("CB-UCB"):
-        out["CB-UCB"] = _bandit("CB-UCB", LinUCB(es.ucb_alpha, n_arms=n_arms).fit(x, arms, stream))
+        out["CB-UCB"] = LinUCB(es.ucb_alpha, n_arms=n_arms).fit(x, arms, stream)
     if wanted("CB-TS"):
         ts = LinearThompson(es.ts_scale, n_arms=n_arms, n_mc=es.ts_n_mc, random_state=hs.seed)
-        out["CB-TS"] = _bandit("CB-TS", ts.fit(x, arms, stream))
+        out["CB-TS"] = ts.fit(x, arms, stream)
     if wanted("CB-MO"):
         mo = make_epsilon_greedy(es.reward_model, es.cb_epsilon, inp.arms, hs.seed)
-        reward = multi_objective_reward(stream, ret, es.mo_weight)
-        out["CB-MO"] = _bandit("CB-MO", mo.fit(x, arms, reward))
+        out["CB-MO"] = mo.fit(x, arms, multi_objective_reward(stream, ret, es.mo_weight))
+    if wanted("Single-feature"):
+        if es.sf_feature not in train.names:
+            raise ValueError(
+                f"config key evaluation.single_feature.feature: {es.sf_feature!r} is not a "
+                f"context feature ({train.names})"
+            )
+        sf = SingleFeaturePolicy(train.names.index(es.sf_feature), es.sf_thresholds, n_arms)
+        out["Single-feature"] = sf.fit(x, arms, stream, train.pscore)
+    return out
+
+
+def policies_from_models(
+    models: Mapping[str, Any],
+    population_mix: np.ndarray,
+    hs: HomeSettings,
+    es: EvalSettings,
+    include: tuple[str, ...] | None = None,
+) -> dict[str, HomePolicy]:
+    """Every policy of the module docstring from the fitted ``models`` of :func:`fit_models`
+    (a learned policy is present when its model is) and the population type counts or mix."""
+    want = set(include) if include is not None else None
+    pop = np.asarray(population_mix, dtype=np.float64)
+    pop = pop / pop.sum()
+    arms = simplex_grid(hs.n_types, hs.arm_step)
+    out: dict[str, HomePolicy] = {}
+
+    def wanted(name: str) -> bool:
+        return want is None or name in want
+
+    for name in BANDITS:
+        if name in models and wanted(name):
+            out[name] = _bandit(name, models[name])
     if wanted("SC-7"):
         out["SC-7"] = CalibratedPolicy("SC-7", _window(min(hs.windows)))
     if wanted("SC-90"):
@@ -195,16 +236,27 @@ def fit_policies(
         out["MB-90"] = BlendPolicy("MB-90", _window(max(hs.windows)))
     if wanted("Popularity"):
         out["Popularity"] = CalibratedPolicy("Popularity", _constant(pop))
-    if wanted("Single-feature"):
-        if es.sf_feature not in train.names:
-            raise ValueError(
-                f"config key evaluation.single_feature.feature: {es.sf_feature!r} is not a "
-                f"context feature ({train.names})"
-            )
-        sf = SingleFeaturePolicy(train.names.index(es.sf_feature), es.sf_thresholds, n_arms)
-        sf.fit(x, arms, stream, train.pscore)
+    if "Single-feature" in models and wanted("Single-feature"):
+        sf = models["Single-feature"]
         out["Single-feature"] = ArmPolicy("Single-feature", lambda i: sf.action_dist(i.X))
     if wanted("Logging"):
-        out["Logging"] = logging_policy(inp.arms, hs.logging_epsilon, hs.logging_window)
+        out["Logging"] = logging_policy(arms, hs.logging_epsilon, hs.logging_window)
         out["Logging"].name = "Logging"
     return out
+
+
+def fit_policies(
+    train: HomeData,
+    population_mix: np.ndarray,
+    hs: HomeSettings,
+    es: EvalSettings,
+    include: tuple[str, ...] | None = None,
+) -> dict[str, HomePolicy]:
+    """Fit every policy of the module docstring on the logged ``train`` requests
+    (:func:`fit_models`, then :func:`policies_from_models`).
+
+    ``include`` restricts the result to some names (the sensitivity runs need only CB and the
+    SC baselines).
+    """
+    models = fit_models(train, hs, es, include)
+    return policies_from_models(models, population_mix, hs, es, include)

@@ -30,8 +30,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from prefcal.evaluation.ab_test import PAPER_TABLE2
-from prefcal.evaluation.pipeline import StageResult
 from prefcal.evaluation.policyset import EvalSettings
+from prefcal.evaluation.shards import StageResult
 from prefcal.home.settings import HomeSettings
 from prefcal.paper.figures import FIGURE_WIDTH
 from prefcal.paper.macros import Latex, format_float, format_int, format_percent

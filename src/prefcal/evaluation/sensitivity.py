@@ -50,8 +50,8 @@ import pandas as pd
 
 from prefcal.evaluation.accuracy import accuracy
 from prefcal.evaluation.oracle import oracle_arm_values, oracle_policy
-from prefcal.evaluation.pipeline import replay_table, split_log, table1_lifts
 from prefcal.evaluation.policyset import EvalSettings, fit_policies
+from prefcal.evaluation.replay import replay_table, split_log, table1_lifts
 from prefcal.home.environment import HomeEnvironment
 from prefcal.home.features import StreamHistory, retype_history
 from prefcal.home.logging import HomeData, participant_ids, simulate_home_data

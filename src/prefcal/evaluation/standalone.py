@@ -1,8 +1,9 @@
 """What ``notebooks/04_offline_evaluation.ipynb`` needs when opened by hand (no workflow run).
 
-:func:`ensure_home_logs` and :func:`ensure_sensitivity` run the same commands as the workflow's
-rules (``prefcal home log`` per shard, ``prefcal home sensitivity``) into the notebook's
-standalone folder when their outputs are missing; they do nothing when the outputs exist.
+:func:`ensure_home_logs`, :func:`ensure_evaluation` and :func:`ensure_sensitivity` run the same
+commands as the workflow's rules (``prefcal home log`` per shard, ``prefcal home fit`` and
+``prefcal home evaluate`` per shard, ``prefcal home sensitivity``) into the notebook's standalone
+folder when their outputs are missing; they do nothing when the outputs exist.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ensure_home_logs", "ensure_sensitivity", "shard_dirs"]
+__all__ = ["ensure_evaluation", "ensure_home_logs", "ensure_sensitivity", "shard_dirs"]
 
 SECTIONS = ("seed", "simulation", "ingest", "home", "evaluation")
 HOME_FILES = ("log_requests", "impressions", "ab_requests", "participants")
+EVAL_FILES = ("replay", "ab", "ope_users", "ope_policies", "oracle", "counts")
 
 
 def shard_dirs(root: str | Path, n_shards: int) -> list[Path]:
@@ -65,6 +67,36 @@ def ensure_home_logs(
             ]
         )
     return Path(home_dir)
+
+
+def ensure_evaluation(
+    config: Mapping[str, Any], home_dir: str | Path, truth_dir: str | Path, out_dir: str | Path
+) -> Path:
+    """Run ``prefcal home fit`` (unless ``out_dir/fitted.pkl`` exists) and ``prefcal home
+    evaluate`` for every shard whose sums are missing; return ``out_dir``."""
+    out, n = Path(out_dir), config["shards"]
+    cli = [sys.executable, "-m", "prefcal.cli", "home"]
+    users = shard_dirs(Path(truth_dir) / "users", n)
+    homes = shard_dirs(home_dir, n)
+    catalogue = ["--catalogue", str(Path(truth_dir) / "catalogue")]
+    fitted = out / "fitted.pkl"
+    if not fitted.is_file():
+        _run(
+            cli
+            + ["fit", "--config-json", _cfg(config), *catalogue]
+            + ["--truth-users", *map(str, users), "--home", *map(str, homes)]
+            + ["--out", str(fitted)]
+        )
+    for shard, truth, home in zip(shard_dirs(out, n), users, homes, strict=True):
+        if all((shard / f"{name}.parquet").is_file() for name in EVAL_FILES):
+            continue
+        _run(
+            cli
+            + ["evaluate", "--config-json", _cfg(config), *catalogue]
+            + ["--truth-users", str(truth), "--home", str(home), "--fitted", str(fitted)]
+            + ["--out", str(shard)]
+        )
+    return out
 
 
 def ensure_sensitivity(

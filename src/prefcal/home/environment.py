@@ -82,7 +82,7 @@ from prefcal.simulate.catalogue import start_day64
 __all__ = ["STREAMS", "HomeEnvironment", "Outcomes", "RequestBatch"]
 
 #: Random streams of a user: ``SeedSequence([seed, stream, u])``.
-STREAMS = {"log": 41, "log_outcome": 42, "ab": 43, "ab_outcome": 44}
+STREAMS = {"log": 41, "log_outcome": 42, "ab": 43, "ab_outcome": 44, "ab_slots": 50}
 MS_DAY = 86_400_000
 MS_HOUR = 3_600_000
 MS_MINUTE = 60_000
@@ -307,13 +307,21 @@ class HomeEnvironment:
         ``request_no[i]``-th row drawn for its user, so every policy run on the same requests sees
         the same numbers.
         """
-        k = self.settings.slate_size
-        width = 2 * k + 4
+        return self._user_uniforms(batch, f"{period}_outcome", 2 * self.settings.slate_size + 4)
+
+    def slot_uniforms(self, batch: RequestBatch) -> np.ndarray:
+        """Per A/B request ``K`` uniforms from the user's ``ab_slots`` stream: the slot-by-slot
+        draws of a stochastic slate builder (multinomial blending), common to every policy and
+        independent of the other users (so of the sharding)."""
+        return self._user_uniforms(batch, "ab_slots", self.settings.slate_size)
+
+    def _user_uniforms(self, batch: RequestBatch, stream: str, width: int) -> np.ndarray:
+        """Row ``i``: the ``request_no[i]``-th row of ``width`` uniforms of its user's stream."""
         out = np.empty((batch.n, width))
         for row in np.unique(batch.user_row).tolist():
             sel = np.flatnonzero(batch.user_row == row)
             m = int(batch.request_no[sel].max()) + 1
-            draws = self.user_rng(row, f"{period}_outcome").random((m, width))
+            draws = self.user_rng(row, stream).random((m, width))
             out[sel] = draws[batch.request_no[sel]]
         return out
 

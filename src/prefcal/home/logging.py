@@ -369,10 +369,14 @@ def _lists(table: pa.Table, col: str) -> np.ndarray:
 
 
 def _read_period(
-    path: Path, env: HomeEnvironment, period: str, impressions: pa.Table | None
+    path: Path,
+    env: HomeEnvironment,
+    period: str,
+    impressions: pa.Table | None,
+    filters: list | None = None,
 ) -> HomeData:
     s = env.settings
-    t = pq.read_table(path)
+    t = pq.read_table(path, filters=filters)
     pids = np.asarray(t.column("participant_id").to_pylist(), dtype=object)
     pid_of_row = participant_ids(env.params.user_index, s.seed)
     row_of_pid = pd.Index(pid_of_row).get_indexer(pids)
@@ -442,24 +446,26 @@ def _read_period(
 
 
 def read_home_data(
-    dirs: list[str | Path], env: HomeEnvironment
+    dirs: list[str | Path], env: HomeEnvironment, participants: np.ndarray | None = None
 ) -> tuple[HomeData, HomeData, np.ndarray]:
     """Read the shards written by :func:`write_home_data`: ``(log, ab, population counts (G,))``.
 
     ``env`` must hold the shards' users (truth); examinations are not logged (zeros).
+    ``participants`` restricts the requests read to these participant ids (only their rows are
+    read); the population counts are always those of every participant.
     """
     logs, abs_, pop = [], [], np.zeros(len(model.CONTENT_TYPES), dtype=np.int64)
+    filters = None
+    if participants is not None:
+        filters = [("participant_id", "in", [str(p) for p in participants])]
     for d in dirs:
         p = Path(d)
         for name in ("log_requests", "impressions", "ab_requests", "participants"):
             if not (p / f"{name}.parquet").exists():
                 raise FileNotFoundError(f"{p / name}.parquet is missing (run `prefcal home log`)")
-        logs.append(
-            _read_period(
-                p / "log_requests.parquet", env, "log", pq.read_table(p / "impressions.parquet")
-            )
-        )
-        abs_.append(_read_period(p / "ab_requests.parquet", env, "ab", None))
+        imp = pq.read_table(p / "impressions.parquet", filters=filters)
+        logs.append(_read_period(p / "log_requests.parquet", env, "log", imp, filters))
+        abs_.append(_read_period(p / "ab_requests.parquet", env, "ab", None, filters))
         part = pq.read_table(p / "participants.parquet")
         pop += np.array(
             [int(np.sum(part.column(f"n_{t}").to_numpy())) for t in model.CONTENT_TYPES]

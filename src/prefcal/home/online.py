@@ -48,14 +48,15 @@ def run_policy(
     inp: SlateInput,
     policy: HomePolicy,
     uniforms: np.ndarray,
-    rng: np.random.Generator,
+    rng: np.random.Generator | np.ndarray,
     intent_attraction: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Serve ``policy`` on every request once; realised outcomes per request (module docstring).
 
     ``uniforms`` are the requests' outcome uniforms (column 0 drives an arm choice), ``rng`` any
-    other randomness of the policy (multinomial blending); ``intent_attraction`` may pass the
-    environment's precomputed :meth:`~HomeEnvironment.intent_attraction`.
+    other randomness of the policy (multinomial blending: a generator or ``(n, K)`` slot
+    uniforms); ``intent_attraction`` may pass the environment's precomputed
+    :meth:`~HomeEnvironment.intent_attraction`.
     """
     served = policy.sample(inp, uniforms[:, 0], rng)
     out = env.draw_outcomes(batch, served.slates, uniforms, intent_attraction)

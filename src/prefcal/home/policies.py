@@ -195,10 +195,10 @@ class HomePolicy:
         raise NotImplementedError
 
     def sample(
-        self, inp: SlateInput, u_arm: np.ndarray, rng: np.random.Generator
+        self, inp: SlateInput, u_arm: np.ndarray, rng: np.random.Generator | np.ndarray
     ) -> SampledSlates:  # pragma: no cover - abstract
         """One slate per request; ``u_arm (n,)`` are uniforms for an arm choice, ``rng`` any
-        other randomness."""
+        other randomness (a generator, or ``(n, K)`` slot uniforms of the requests)."""
         raise NotImplementedError
 
 
@@ -218,7 +218,9 @@ class CalibratedPolicy(HomePolicy):
         e, c = exposure_from_slates(slates, inp.theta, inp.relevance.shape[1])
         return SlateDistribution(e, c, tgt / tgt.sum(axis=1, keepdims=True))
 
-    def sample(self, inp: SlateInput, u_arm: np.ndarray, rng: np.random.Generator) -> SampledSlates:
+    def sample(
+        self, inp: SlateInput, u_arm: np.ndarray, rng: np.random.Generator | np.ndarray
+    ) -> SampledSlates:
         slates, _ = self._slates(inp)
         return SampledSlates(slates, np.full(inp.n, -1), np.full(inp.n, np.nan))
 
@@ -251,7 +253,9 @@ class BlendPolicy(HomePolicy):
         containment = p.sum(axis=3).reshape(inp.n, -1)
         return SlateDistribution(exposure, containment, m)
 
-    def sample(self, inp: SlateInput, u_arm: np.ndarray, rng: np.random.Generator) -> SampledSlates:
+    def sample(
+        self, inp: SlateInput, u_arm: np.ndarray, rng: np.random.Generator | np.ndarray
+    ) -> SampledSlates:
         slates = multinomial_blend_batch(inp.relevance, inp.item_type, self._mix(inp), inp.k, rng)
         return SampledSlates(slates, np.full(inp.n, -1), np.full(inp.n, np.nan))
 
@@ -305,6 +309,8 @@ class ArmPolicy(HomePolicy):
             arm = np.where(zero, arm - 1, arm)
         return arm.astype(np.int64), d[rows, arm]
 
-    def sample(self, inp: SlateInput, u_arm: np.ndarray, rng: np.random.Generator) -> SampledSlates:
+    def sample(
+        self, inp: SlateInput, u_arm: np.ndarray, rng: np.random.Generator | np.ndarray
+    ) -> SampledSlates:
         arm, pscore = self.sample_arms(inp, u_arm)
         return SampledSlates(inp.slates_for_arms(arm), arm, pscore)

@@ -456,14 +456,20 @@ class LinearThompson(_LinearArms):
         return np.argmax(mean + self.v * sd * rng.standard_normal(mean.shape), axis=1)
 
     def action_dist(self, X: ArrayLike) -> np.ndarray:
-        """Monte Carlo estimate of ``P(arm a has the largest sampled score | x)``: ``(n, A)``."""
+        """Monte Carlo estimate of ``P(arm a has the largest sampled score | x)``: ``(n, A)``.
+
+        ``pi(a | x_i) = (1 / M) sum_m 1[a = argmax_b (mu_ib + v s_ib z_mb)]`` with ``M = n_mc``
+        standard-normal draws ``z (M, A)`` from ``default_rng(random_state)`` shared by every row
+        (common random numbers): a row's probabilities do not depend on the other rows of ``X``,
+        so the policy gives the same answer on a user's requests whatever they are batched with.
+        """
         mean, sd = self._mean_sd(X)
-        rng = np.random.default_rng(self.random_state)
+        z = np.random.default_rng(self.random_state).standard_normal((self.n_mc, self.n_arms))
         n = mean.shape[0]
         counts = np.zeros((n, self.n_arms))
         rows = np.arange(n)
-        for _ in range(self.n_mc):
-            counts[rows, self._draw_argmax(mean, sd, rng)] += 1.0
+        for zm in z:
+            counts[rows, np.argmax(mean + self.v * sd * zm, axis=1)] += 1.0
         return counts / self.n_mc
 
     def sample(self, X: ArrayLike, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -106,15 +106,15 @@ def multinomial_blend_batch(
     item_type: ArrayLike,
     mix: ArrayLike,
     k: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator | np.ndarray,
 ) -> np.ndarray:
     """:func:`multinomial_blend` for ``B`` requests; row ``b`` equals the b-th of B single calls.
 
     ``relevance (B, N)``, ``item_type (B, N)`` or ``(N,)``, ``mix (B, G)`` or ``(G,)``. Returns
-    ``(B, k)`` int64 indices, ``-1`` after a slate ended early. Draws ``rng.random((B, k))``.
+    ``(B, k)`` int64 indices, ``-1`` after a slate ended early. Draws ``rng.random((B, k))``;
+    ``rng`` may instead be those ``(B, k)`` uniforms in ``[0, 1)`` themselves (common random
+    numbers drawn per user, so a user's slates do not depend on the other users).
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError("rng must be a numpy.random.Generator")
     k = _check_k(k)
     rel = _check_relevance(relevance, 2)
     n_req, n = rel.shape
@@ -124,7 +124,14 @@ def multinomial_blend_batch(
         raise ValueError(f"mix must have shape ({n_req}, G) or (G,), got {m.shape}")
     m = np.broadcast_to(m, (n_req, n_types))
     types = np.ascontiguousarray(_check_types(item_type, rel.shape, n_types))
-    u = rng.random((n_req, k))
+    if isinstance(rng, np.random.Generator):
+        u = rng.random((n_req, k))
+    elif isinstance(rng, np.ndarray):
+        u = np.asarray(rng, dtype=np.float64)
+        if u.shape != (n_req, k) or (u.size and (u.min() < 0.0 or u.max() >= 1.0)):
+            raise ValueError(f"uniforms must be ({n_req}, {k}) values in [0, 1), got {u.shape}")
+    else:
+        raise TypeError("rng must be a numpy.random.Generator or an array of uniforms")
     out = np.full((n_req, k), -1, dtype=np.int64)
     if n_req == 0 or n == 0 or k == 0:
         return out
