@@ -284,3 +284,15 @@ def test_old_generation_chapter_rows_are_audiobooks(tmp_path):
         "spotify:episode:0123456789abcdefghijkl": "podcast",
     }
     assert set(streams["creator_name"]) == {"A Book"}
+
+
+def test_has_empty_string_reads_offsets_and_validity_of_sliced_arrays():
+    from prefcal.ingest.normalise import _has_empty_string, _nonempty
+
+    arr = pa.array(["a", None, "", "bc", None, "d"])
+    assert _has_empty_string(arr)
+    assert not _has_empty_string(arr.slice(3))  # "bc", None, "d": a null is not empty
+    assert _has_empty_string(arr.slice(2, 1))
+    assert not _has_empty_string(pa.array(["x", "y"]))
+    assert _nonempty(arr).to_pylist() == ["a", None, None, "bc", None, "d"]
+    assert _nonempty(arr.slice(3)).to_pylist() == ["bc", None, "d"]

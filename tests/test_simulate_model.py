@@ -154,3 +154,22 @@ def test_device_codes():
     )
     with pytest.raises(ValueError, match="web"):
         model.device_codes(["mobile", "web"])
+
+
+def test_session_and_habit_hours_of_repeated_users_equal_the_per_row_computation_bit_for_bit():
+    p = _params(3, habitual=True)
+    rows = np.array([2, 0, 0, 1, 2, 2, 1])
+    rep = p.take(rows)
+    for weekend in (False, True):
+        weights = p.weekend_activity if weekend else p.weekday_activity
+        direct = model._session_hour_density(p.commute_hour, p.night_hour, weights, weekend)
+        assert np.array_equal(model.session_hour_probs(rep, weekend), direct[rows])
+        np.testing.assert_allclose(direct.sum(axis=1), 1.0, atol=1e-12)
+    first, inverse = model.distinct_rows(rep.commute_hour, rep.weekday_activity)
+    assert first.size == 3
+    assert np.array_equal(rep.commute_hour[first][inverse], rep.commute_hour)
+    edges = np.arange(25, dtype=float)
+    from scipy.special import ndtr
+
+    want = np.diff(ndtr((edges[None, :] - p.commute_hour[:, None]) / model.HABIT_HOUR_SD), axis=1)
+    assert np.array_equal(model.habit_hour_probs(rep), want[rows])

@@ -123,9 +123,26 @@ def device_classes(platform: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(out, "unknown")
 
 
+def _has_empty_string(col: pa.Array) -> bool:
+    """True when a (non-null) value of a string array is ``""``: read from the offsets and the
+    validity bitmap with numpy (a compute call costs more than the check on a file's rows)."""
+    n, off = len(col), col.offset
+    validity, offsets = col.buffers()[:2]
+    ends = np.frombuffer(offsets, dtype=np.int32, count=off + n + 1)[off:]
+    empty = ends[1:] == ends[:-1]
+    if not empty.any():
+        return False
+    if validity is None or col.null_count == 0:
+        return True
+    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+    return bool((empty & bits[off : off + n].astype(bool)).any())
+
+
 def _nonempty(col: pa.Array) -> pa.Array:
     """Empty strings -> null."""
     if len(col) == 0:
+        return col
+    if col.type == pa.string() and not _has_empty_string(col):
         return col
     empty = pc.equal(col, "")
     if not pc.any(empty).as_py():
@@ -191,11 +208,29 @@ def _out_of_range(ts_end: pa.Array) -> pa.Array:
     return pc.fill_null(bad, False)
 
 
+def _all_valid(ts_raw: pa.ChunkedArray, ms: pa.ChunkedArray, ts_end: pa.Array) -> bool:
+    """True when no row fails a check of :func:`_valid_rows` (the usual case), from null counts
+    and the smallest and largest values only."""
+    if ts_raw.null_count or ms.null_count or ts_end.null_count or len(ts_end) == 0:
+        return False
+    t = pc.min_max(pc.cast(ts_end, pa.int64()))
+    m = pc.min_max(ms)
+    low = int(EARLIEST_TS.timestamp() * 1000)
+    return (
+        t["min"].as_py() >= low
+        and t["max"].as_py() <= latest_plausible_ms()
+        and m["min"].as_py() >= 0
+        and m["max"].as_py() <= MAX_MS_PLAYED
+    )
+
+
 def _valid_rows(raw: pa.Table, fmt: str, ts_end: pa.Array, skips: SkipLog) -> np.ndarray:
     """Boolean mask of rows that pass the checks; the others are recorded in ``skips``."""
     ts_field, ms_field = REQUIRED_FIELDS[fmt]
-    rows = raw["_row"].to_numpy()
     ok = np.ones(raw.num_rows, dtype=bool)
+    if _all_valid(raw[ts_field], raw[ms_field], ts_end):
+        return ok
+    rows = raw["_row"].to_numpy()
     checks = [
         (f"missing:{ts_field}", pc.is_null(raw[ts_field])),
         (f"missing:{ms_field}", pc.is_null(raw[ms_field])),

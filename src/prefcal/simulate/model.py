@@ -320,26 +320,54 @@ def taste_fit(
     return np.take_along_axis(rel, g, axis=1)
 
 
+def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)`` of the rows of ``columns`` (arrays with one row per entry of their
+    first axis, compared bit for bit): ``first`` indexes one row of each distinct value, and
+    ``rows[first][inverse] == rows``.
+
+    A function of the row that is evaluated on ``first`` only and expanded with ``inverse`` gives
+    the same bits as evaluating it on every row (used where a user is repeated over many cells).
+    """
+    n = int(np.asarray(columns[0]).shape[0])
+    key = np.ascontiguousarray(
+        np.column_stack([np.asarray(c, dtype=np.float64).reshape(n, -1) for c in columns])
+    )
+    rows = key.view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).reshape(n)
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return first, inverse.reshape(n)
+
+
 def session_hour_probs(params: UserParams, weekend: bool) -> np.ndarray:
     """``a_u(h | w)`` for h = 0..23, (n, 24), rows sum to 1.
 
     Weekday components: commute m_u, lunch 12.5, evening commute m_u + 9.5, evening 20.0, night
     n_u; weekend: 10.5, 14.5, 17.5, 20.5 and n_u; widths :data:`WEEKDAY_WIDTHS` /
-    :data:`WEEKEND_WIDTHS`; weights ``weekday_activity`` / ``weekend_activity``.
+    :data:`WEEKEND_WIDTHS`; weights ``weekday_activity`` / ``weekend_activity``. Computed once per
+    distinct user (:func:`distinct_rows`), so repeating a user over many rows costs nothing.
     """
-    n = params.n
+    weights = params.weekend_activity if weekend else params.weekday_activity
+    first, inverse = distinct_rows(params.commute_hour, params.night_hour, weights)
+    a = _session_hour_density(
+        params.commute_hour[first], params.night_hour[first], weights[first], weekend
+    )
+    return a[inverse]
+
+
+def _session_hour_density(
+    commute_hour: np.ndarray, night_hour: np.ndarray, weights: np.ndarray, weekend: bool
+) -> np.ndarray:
+    """:func:`session_hour_probs` of every row (no de-duplication)."""
+    n = commute_hour.shape[0]
     hours = np.arange(24, dtype=float) + 0.5
     if weekend:
-        centres = np.column_stack(
-            [np.broadcast_to(WEEKEND_CENTRES, (n, 4)), params.night_hour[:, None]]
-        )
-        widths, weights = WEEKEND_WIDTHS, params.weekend_activity
+        centres = np.column_stack([np.broadcast_to(WEEKEND_CENTRES, (n, 4)), night_hour[:, None]])
+        widths = WEEKEND_WIDTHS
     else:
-        m = params.commute_hour[:, None]
+        m = commute_hour[:, None]
         centres = np.column_stack(
-            [m, np.full((n, 1), 12.5), m + 9.5, np.full((n, 1), 20.0), params.night_hour[:, None]]
+            [m, np.full((n, 1), 12.5), m + 9.5, np.full((n, 1), 20.0), night_hour[:, None]]
         )
-        widths, weights = WEEKDAY_WIDTHS, params.weekday_activity
+        widths = WEEKDAY_WIDTHS
     dens = bump(hours[None, :, None], centres[:, None, :], widths[None, None, :])
     a = ACTIVITY_FLOOR + np.einsum("nhc,nc->nh", dens, weights)
     return a / a.sum(axis=1, keepdims=True)
@@ -377,9 +405,10 @@ def device_probs(
 
 def habit_hour_probs(params: UserParams) -> np.ndarray:
     """P(a habit session starts in hour h), (n, 24): start = m_u + N(0, 0.2^2) hours."""
+    first, inverse = distinct_rows(params.commute_hour)
     edges = np.arange(25, dtype=float)[None, :]
-    cdf = ndtr((edges - params.commute_hour[:, None]) / HABIT_HOUR_SD)
-    return np.diff(cdf, axis=1)
+    cdf = ndtr((edges - params.commute_hour[first, None]) / HABIT_HOUR_SD)
+    return np.diff(cdf, axis=1)[inverse]
 
 
 def expected_stream_mix(

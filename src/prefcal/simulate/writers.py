@@ -44,6 +44,39 @@ def bool_tokens(values: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(values, dtype=bool), TRUE, FALSE).astype(object)
 
 
+def _pieces(keys: Sequence[str], columns: Sequence[Sequence[Any]], level: int) -> np.ndarray:
+    """The text of each row's object as an (n, 2 k + 1) object array: the opening brace with the
+    first key, then value, separator with the next key, ..., value, closing brace. Joining a row's
+    pieces gives the ``json.dumps(indent=2)`` text of that object at ``level``."""
+    if len(keys) != len(columns):
+        raise ValueError(f"{len(keys)} keys but {len(columns)} columns")
+    n = len(columns[0]) if len(columns) else 0
+    if any(len(c) != n for c in columns):
+        raise ValueError("columns differ in length")
+    ind = "  " * (level + 1)
+    out = np.empty((n, 2 * len(keys) + 1), dtype=object)
+    for j, key in enumerate(keys):
+        out[:, 2 * j] = ("{\n" if j == 0 else ",\n") + ind + json.dumps(key) + ": "
+        out[:, 2 * j + 1] = _texts(columns[j])
+    out[:, -1] = "\n" + "  " * level + "}"
+    return out
+
+
+def _texts(column: Sequence[Any]) -> Sequence[Any]:
+    """A column ready to be joined: numbers as their text (``str``), JSON texts as they are."""
+    if isinstance(column, np.ndarray) and column.dtype != object:
+        return list(map(str, column.tolist()))
+    return column
+
+
+def _join(parts: list[Any]) -> str:
+    """``"".join`` of texts that may hold a few numbers (written with ``str``, as ``%s`` does)."""
+    try:
+        return "".join(parts)
+    except TypeError:
+        return "".join(map(str, parts))
+
+
 def json_objects(
     keys: Sequence[str], columns: Sequence[Sequence[Any]], level: int = 0
 ) -> list[str]:
@@ -51,18 +84,13 @@ def json_objects(
     fields indented by ``2 (level + 1)`` spaces, the closing brace by ``2 level``).
 
     ``columns[j][i]`` is the JSON text of field j of row i (a str, possibly a nested object's text
-    made at ``level + 1``) or an int.
+    made at ``level + 1``) or a number.
     """
-    if len(keys) != len(columns):
-        raise ValueError(f"{len(keys)} keys but {len(columns)} columns")
-    lists = [c.tolist() if isinstance(c, np.ndarray) else list(c) for c in columns]
-    n = len(lists[0]) if lists else 0
-    if any(len(c) != n for c in lists):
-        raise ValueError("columns differ in length")
-    ind = "  " * (level + 1)
-    fields = ",\n".join(f"{ind}{json.dumps(k)}: %s" for k in keys)
-    template = "{\n" + fields + "\n" + "  " * level + "}"
-    return list(map(template.__mod__, zip(*lists, strict=True)))
+    rows = _pieces(keys, columns, level).tolist()
+    try:
+        return list(map("".join, rows))
+    except TypeError:  # a column of numbers given as a list or an object array
+        return [_join(row) for row in rows]
 
 
 def json_array(elements: Sequence[str], level: int = 0) -> str:
@@ -77,9 +105,16 @@ def json_array(elements: Sequence[str], level: int = 0) -> str:
 def json_records(keys: Sequence[str], columns: Sequence[Sequence[Any]], level: int = 0) -> str:
     """A JSON array of flat objects with ``keys`` in order (see :func:`json_objects` for columns).
 
-    At ``level`` 0 it equals ``json.dumps(rows, indent=2, ensure_ascii=False)``.
+    At ``level`` 0 it equals ``json.dumps(rows, indent=2, ensure_ascii=False)``. The text is one
+    join of the pieces of all rows, each row's closing brace carrying the separator to the next.
     """
-    return json_array(json_objects(keys, columns, level + 1), level)
+    pieces = _pieces(keys, columns, level + 1)
+    if pieces.shape[0] == 0:
+        return "[]"
+    ind = "  " * (level + 1)
+    pieces[:-1, -1] = "\n" + ind + "},\n" + ind
+    pieces[-1, -1] = "\n" + ind + "}\n" + "  " * level + "]"
+    return "[\n" + ind + _join(pieces.ravel().tolist())
 
 
 def write_text(path: Path, text: str) -> int:
