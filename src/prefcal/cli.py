@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "simulate": "prefcal.simulate.cli",
     "ingest": "prefcal.ingest.cli",
     "collect": "prefcal.collect.cli",
+    "clustering": "prefcal.clustering.cli",
     "preferences": "prefcal.preferences.cli",
     "home": "prefcal.home.cli",
     "donation": "prefcal.donation.cli",

@@ -1,5 +1,6 @@
 # Stage 02: playlist clusters and item taste types (notebooks/02_playlist_clusters.ipynb; the
-# logic is in src/prefcal/clustering). On simulated data the notebook also measures the agreement
+# logic is in src/prefcal/clustering; the per-shard summaries it combines are made by the rule
+# playlist_summary below). On simulated data the notebook also measures the agreement
 # with the simulator's true genres (it alone reads results/truth/); with donated data
 # (data.source: donations) there is no truth and the agreement table is left empty.
 
@@ -13,11 +14,28 @@ CLUSTER_TRUTH = (
 )
 
 
+# Per shard: the shard's playlists reduced to compact summaries (playlist x artist counts, item
+# and artist incidences as integer codes; prefcal.clustering.shards), so that the notebook never
+# holds the study's playlist rows.
+rule playlist_summary:
+    input:
+        playlists=f"{RESULTS}/data/shard_{{shard}}/playlists.parquet",
+    output:
+        directory(f"{RESULTS}/clusters/shard_{{shard}}"),
+    log:
+        f"{RESULTS}/logs/playlist_summary/shard_{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/playlist_summary/shard_{{shard}}.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m prefcal clustering summarise --playlists {input.playlists}"
+        " --out {output} > {log} 2>&1"
+
+
 rule playlist_clusters:
     input:
-        playlists=expand(
-            f"{RESULTS}/data/shard_{{shard}}/playlists.parquet", shard=SHARDS
-        ),
+        summaries=expand(f"{RESULTS}/clusters/shard_{{shard}}", shard=SHARDS),
         streams=expand(f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS),
         truth=CLUSTER_TRUTH,
         notebook="notebooks/02_playlist_clusters.ipynb",
@@ -48,7 +66,7 @@ rule playlist_clusters:
     params:
         cfg=config_json(),
         out_dir=subpath(output.selection, ancestor=2),
-        extra=f"-p data_dir {RESULTS}/data"
+        extra=f"-p data_dir {RESULTS}/data -p summaries_dir {RESULTS}/clusters"
         + ("" if DONATIONS_DIR else f" -p truth_dir {RESULTS}/truth"),
     shell:
         notebook_cmd("{input.notebook}", "02_playlist_clusters")

@@ -71,6 +71,7 @@ class ClusteringParams:
     nmf: bool = True
     nmf_max_iter: int = 300
     nmf_sample: int = 200000
+    max_playlists: int | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ClusteringParams:
@@ -103,16 +104,23 @@ class ClusteringResult:
     playlist_ids: np.ndarray | None = None
     column_names: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: when the model was fitted on a sample of playlists (``clustering.max_playlists``): the
+    #: :meth:`playlist_table` of every playlist, assigned with the fitted model
+    #: (:mod:`prefcal.clustering.shards`); ``labels`` and ``playlist_table`` then come from it
+    assigned: pd.DataFrame | None = None
 
     def labels_for(self, k: int, seed_index: int = 0) -> np.ndarray:
-        """Labels of all input playlists for ``k`` (-1 for playlists without features)."""
+        """Labels of all input (fitted) playlists for ``k`` (-1 for playlists without
+        features)."""
         out = np.full(self.valid.size, -1, dtype=np.int32)
         out[self.valid] = self.grid.labels[k][seed_index]
         return out
 
     @property
     def labels(self) -> np.ndarray:
-        """Labels at the chosen k."""
+        """Labels at the chosen k (of every playlist when the model was fitted on a sample)."""
+        if self.assigned is not None:
+            return self.assigned["cluster"].to_numpy(dtype=np.int32)
         return self.labels_for(self.k)
 
     def nmf_memberships(self) -> np.ndarray:
@@ -125,6 +133,8 @@ class ClusteringResult:
 
     def playlist_table(self) -> pd.DataFrame:
         """``playlist_id, cluster, nmf_cluster, nmf_p_0..``: one row per input playlist."""
+        if self.assigned is not None:
+            return self.assigned.copy()
         ids = self.playlist_ids if self.playlist_ids is not None else np.arange(self.valid.size)
         out = pd.DataFrame({"playlist_id": ids, "cluster": self.labels})
         if self.nmf is not None:

@@ -31,7 +31,22 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from prefcal.clustering.pipeline import ClusteringParams, ClusteringResult, cluster_playlists
+from prefcal.clustering.pipeline import (
+    ClusteringParams,
+    ClusteringResult,
+    cluster_counts,
+    cluster_playlists,
+)
+from prefcal.clustering.shards import (
+    CombinedPlaylists,
+    FittedModel,
+    card_counts_from_shards,
+    combine_playlists,
+    count_matrix,
+    iter_shard_counts,
+    sample_mask,
+    taste_from_shards,
+)
 from prefcal.clustering.taste import TasteTypes, item_taste_types
 from prefcal.paper.macros import Latex, format_float, format_int, format_percent, latex_escape
 
@@ -39,16 +54,21 @@ __all__ = [
     "CARD_COLUMNS",
     "agreement_latex_frame",
     "cards_latex_frame",
+    "cards_from_counts",
     "cluster_cards",
+    "cluster_cards_from_shards",
     "output_paths",
     "playlist_clusters",
+    "playlist_clusters_from_shards",
     "read_shards",
     "run_clustering",
+    "run_clustering_shards",
     "selection_latex_frame",
     "selection_table",
     "stage_macros",
     "stream_items",
     "taste_types",
+    "taste_types_from_shards",
 ]
 
 CARD_COLUMNS = (
@@ -125,6 +145,88 @@ def run_clustering(playlists: pd.DataFrame, config: Mapping[str, Any]) -> Cluste
     """
     params = ClusteringParams.from_config(config)
     return cluster_playlists(playlists, params, seed=int(config["seed"]))
+
+
+def _idf(counts_kept, sublinear_tf: bool) -> np.ndarray:
+    """Smooth idf ``ln((1 + n) / (1 + df)) + 1`` of the kept columns (scikit-learn's)."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    return TfidfTransformer(smooth_idf=True, sublinear_tf=sublinear_tf).fit(counts_kept).idf_
+
+
+def run_clustering_shards(
+    shard_dirs: Sequence[str | Path], config: Mapping[str, Any]
+) -> tuple[ClusteringResult, CombinedPlaylists]:
+    """:func:`run_clustering` from the shards' playlist summaries
+    (:mod:`prefcal.clustering.shards`), holding one shard's summaries and the count matrix.
+
+    With at most ``clustering.max_playlists`` playlists (or ``null``) every playlist is fitted
+    and the result equals :func:`run_clustering` on the whole table bit for bit. Above it the
+    model is fitted on the seeded sample of :func:`prefcal.clustering.shards.sample_mask`, and
+    every playlist (the sample's too) is assigned shard by shard with the fitted TF-IDF, SVD,
+    seed-0 k-means at the chosen k and NMF (``res.assigned``); the diagnostics of k (silhouette,
+    Davies-Bouldin, seed ARI, Jaccard) are those of the sample.
+    """
+    params = ClusteringParams.from_config(config)
+    seed = int(config["seed"])
+    combined = combine_playlists(shard_dirs)
+    ids = combined.table["playlist_id"].to_numpy(dtype=object)
+    mask = sample_mask(ids, params.max_playlists, seed)
+    if mask.all():
+        counts, artists = count_matrix(combined)
+        res = cluster_counts(counts, params, seed=seed)
+        res.playlist_ids = ids
+        res.column_names = artists[res.kept_columns]
+        return res, combined
+    counts, artists = count_matrix(combined, np.flatnonzero(mask))
+    res = cluster_counts(counts, params, seed=seed)
+    columns = artists[res.kept_columns]
+    model = FittedModel(
+        columns=columns,
+        idf=_idf(counts[:, res.kept_columns], params.sublinear_tf),
+        sublinear_tf=params.sublinear_tf,
+        svd=res.svd,
+        kmeans=res.grid.models[res.k],
+        nmf=res.nmf.model if res.nmf is not None else None,
+    )
+    del counts
+    parts = []
+    for rows, shard_counts in iter_shard_counts(combined, columns):
+        part = model.assign(shard_counts)
+        part.index = rows
+        parts.append(part)
+    assigned = pd.concat(parts).sort_index()
+    assigned.insert(0, "playlist_id", ids)
+    res.assigned = assigned.reset_index(drop=True)
+    res.playlist_ids = ids
+    res.column_names = columns
+    return res, combined
+
+
+def playlist_clusters_from_shards(
+    res: ClusteringResult, combined: CombinedPlaylists
+) -> pd.DataFrame:
+    """:func:`playlist_clusters` from the combined playlist summaries (same table)."""
+    table = res.playlist_table()
+    t = combined.table
+    if not np.array_equal(table["playlist_id"].to_numpy(dtype=object), t["playlist_id"].to_numpy()):
+        raise ValueError("the clustering result's playlists are not those of the summaries")
+    out = pd.DataFrame(
+        {
+            "playlist_id": t["playlist_id"].astype(str),
+            "participant_id": t["participant_id"].to_numpy(dtype=object),
+            "n_tracks": t["n_tracks"].to_numpy(dtype=np.int64),
+        }
+    )
+    rest = table.drop(columns=["playlist_id"]).reset_index(drop=True)
+    return pd.concat([out, rest], axis=1)
+
+
+def taste_types_from_shards(
+    res: ClusteringResult, combined: CombinedPlaylists, items: pd.DataFrame | None = None
+) -> TasteTypes:
+    """:func:`taste_types` from the shards' summaries, one shard at a time (same result)."""
+    return taste_from_shards(combined, res.labels, res.k, items=items)
 
 
 def playlist_clusters(res: ClusteringResult, playlists: pd.DataFrame) -> pd.DataFrame:
@@ -207,29 +309,59 @@ def cluster_cards(
     ]
     owners = playlists.drop_duplicates("playlist_id").set_index("playlist_id")["participant_id"]
     assigned = labels[labels >= 0]
-    n_valid = max(int(assigned.size), 1)
+    n_owners = owners.reindex(assigned.index).groupby(assigned.to_numpy()).nunique()
+    counts = tr.groupby(["cluster", "artist"], sort=True).size().rename("n").reset_index()
+    return cards_from_counts(
+        res, counts, n_owners, artist_participants, k_anonymity=k_anonymity, n_top=n_top
+    )
+
+
+def cluster_cards_from_shards(
+    res: ClusteringResult,
+    combined: CombinedPlaylists,
+    artist_participants: pd.Series,
+    *,
+    k_anonymity: int,
+    n_top: int = 3,
+) -> pd.DataFrame:
+    """:func:`cluster_cards` from the shards' playlist summaries, one shard at a time."""
+    counts, n_owners = card_counts_from_shards(combined, res.labels)
+    return cards_from_counts(
+        res, counts, n_owners, artist_participants, k_anonymity=k_anonymity, n_top=n_top
+    )
+
+
+def cards_from_counts(
+    res: ClusteringResult,
+    counts: pd.DataFrame,
+    n_owners: pd.Series,
+    artist_participants: pd.Series,
+    *,
+    k_anonymity: int,
+    n_top: int = 3,
+) -> pd.DataFrame:
+    """The cards of :func:`cluster_cards` from ``counts`` (``cluster``, ``artist``, ``n``: track
+    rows by the artist in the cluster's playlists) and ``n_owners`` (cluster -> participants)."""
+    labels = np.asarray(res.labels)
+    sizes = np.bincount(labels[labels >= 0], minlength=res.k)
+    n_valid = max(int(sizes.sum()), 1)
     common = pd.Series(artist_participants, dtype="int64")
     common = set(common.index[common.to_numpy() >= k_anonymity])
-    counts = (
-        tr.groupby(["cluster", "artist"], sort=True)
-        .size()
-        .rename("n")
-        .reset_index()
-        .sort_values(["cluster", "n", "artist"], ascending=[True, False, True], kind="stable")
+    counts = counts.sort_values(
+        ["cluster", "n", "artist"], ascending=[True, False, True], kind="stable"
     )
     stability = res.jaccard.get(res.k, np.full(res.k, np.nan))
     rows = []
     for c in range(res.k):
-        members = assigned.index[assigned.to_numpy() == c]
         arts = counts[counts["cluster"] == c]
         named = arts["artist"].isin(common).to_numpy()
         shown = arts["artist"].to_numpy(dtype=object)[named][:n_top]
         rows.append(
             {
                 "cluster": c,
-                "n_playlists": int(members.size),
-                "share_playlists": members.size / n_valid,
-                "n_participants": int(owners.reindex(members).nunique()),
+                "n_playlists": int(sizes[c]),
+                "share_playlists": sizes[c] / n_valid,
+                "n_participants": int(n_owners.get(c, 0)),
                 "n_tracks": int(arts["n"].sum()),
                 "n_artists": int(len(arts)),
                 "stability": float(stability[c]) if c < len(stability) else np.nan,
@@ -330,7 +462,7 @@ def stage_macros(
     row = sel.loc[sel["chosen"]].iloc[0]
     m: dict[str, Any] = {
         "CluNPlaylists": format_int(int(n_playlists)),
-        "CluNPlaylistsClustered": format_int(int(res.valid.sum())),
+        "CluNPlaylistsClustered": format_int(int((np.asarray(res.labels) >= 0).sum())),
         "CluNArtists": format_int(int(res.kept_columns.size)),
         "CluMinPlaylistsPerArtist": format_int(params.min_playlists_per_artist),
         "CluNComponents": format_int(int(res.svd.n_components)),
