@@ -28,6 +28,7 @@ Bars (issue 7), checked on the sizes run:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -53,14 +54,39 @@ def copy_project(dest: Path) -> None:
     )
 
 
+def reuse_size(n_users: int, args: argparse.Namespace) -> dict | None:
+    """The record of an earlier finished run of ``n_users`` users under ``--work`` (``--reuse``)."""
+    work = Path(args.work) / f"users_{n_users}"
+    summary, jobs = work / "scale_summary.json", work / "scale_jobs.csv"
+    if not (args.reuse and summary.is_file() and jobs.is_file()):
+        return None
+    run = json.loads(summary.read_text())
+    run["jobs"] = pd.read_csv(jobs)
+    print(f"[{n_users:,} users] reused the run of {run['finished']} ({summary})", flush=True)
+    return run
+
+
 def run_size(n_users: int, args: argparse.Namespace) -> dict:
-    """Run the workflow for ``n_users`` users; return timings and the per-job benchmark table."""
+    """Run the workflow for ``n_users`` users; return timings and the per-job benchmark table.
+
+    The record is also written to ``scale_summary.json`` and ``scale_jobs.csv`` in the run's
+    folder (with the machine's load average before and after, since other work on the machine
+    inflates the times)."""
+    reused = reuse_size(n_users, args)
+    if reused is not None:
+        return reused
     work = Path(args.work) / f"users_{n_users}"
     copy_project(work)
     shards = max(1, math.ceil(n_users / args.users_per_shard))
     overlay = work / "config" / "scale_size.yaml"
     overlay.write_text(f"shards: {shards}\nsimulation:\n  n_users: {n_users}\n")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    # the copy's own package (the venv's editable install points at the checkout, which may be
+    # edited while the run goes on)
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        PYTHONPATH=str(work / "src"),
+    )
     cmd = [
         "snakemake",
         "--profile",
@@ -72,6 +98,7 @@ def run_size(n_users: int, args: argparse.Namespace) -> dict:
         str(args.cores),
     ]
     print(f"[{n_users:,} users, {shards} shards] {' '.join(cmd)}", flush=True)
+    load_before = os.getloadavg()[1]
     t0 = time.perf_counter()
     with open(work / "scale_run.log", "w") as log:
         proc = subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -91,14 +118,20 @@ def run_size(n_users: int, args: argparse.Namespace) -> dict:
     raw_bytes = sum(p.stat().st_size for p in (work / "results" / "raw").rglob("*") if p.is_file())
     if not args.keep:
         shutil.rmtree(work / "results" / "raw", ignore_errors=True)
-    return {
+    run = {
         "users": n_users,
         "shards": shards,
         "wall": wall,
         "streams": streams,
         "raw_gb": raw_bytes / 1e9,
-        "jobs": pd.DataFrame(jobs),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[1],
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    (work / "scale_summary.json").write_text(json.dumps(run, indent=1))
+    pd.DataFrame(jobs).to_csv(work / "scale_jobs.csv", index=False)
+    run["jobs"] = pd.DataFrame(jobs)
+    return run
 
 
 def stage_table(run: dict) -> pd.DataFrame:
@@ -127,6 +160,11 @@ def main() -> int:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--work", default="/tmp/prefcal_scale", help="where the runs happen")
     ap.add_argument("--keep", action="store_true", help="keep the raw simulated exports")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the recorded result of a size already run under --work instead of rerunning it",
+    )
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = []
@@ -135,7 +173,8 @@ def main() -> int:
         runs.append(run)
         print(
             f"\n{n:,} users, {run['shards']} shards: wall {run['wall']:.0f} s, "
-            f"{run['streams']:,} streams, raw exports {run['raw_gb']:.2f} GB (zip)"
+            f"{run['streams']:,} streams, raw exports {run['raw_gb']:.2f} GB (zip); "
+            f"5-min load average {run['load_before']:.1f} before, {run['load_after']:.1f} after"
         )
         print(stage_table(run).to_string())
     print("\nusers      wall_s   streams       peak_MB  stage_at_peak")
