@@ -84,11 +84,12 @@ rule home_fit:
 
 rule home_evaluate:
     input:
+        **{
+            f"home_{name}": f"{RESULTS}/home/shard_{{shard}}/{name}.parquet"
+            for name in HOME_TABLES
+        },
         catalogue=rules.simulate_catalogue.output,
         truth=f"{RESULTS}/truth/users/shard_{{shard}}",
-        home=expand(
-            f"{RESULTS}/home/shard_{{{{shard}}}}/{{name}}.parquet", name=HOME_TABLES
-        ),
         fitted=rules.home_fit.output,
     output:
         **{
@@ -103,7 +104,7 @@ rule home_evaluate:
         ENV
     params:
         cfg=config_json(*EVAL_SECTIONS),
-        home=f"{RESULTS}/home/shard_{{shard}}",
+        home=subpath(input.home_log_requests, parent=True),
         out_dir=subpath(output.replay, parent=True),
     shell:
         "python -m prefcal home evaluate --config-json {params.cfg:q}"
