@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "clustering": "prefcal.clustering.cli",
     "preferences": "prefcal.preferences.cli",
     "home": "prefcal.home.cli",
+    "rq": "prefcal.rq.cli",
     "donation": "prefcal.donation.cli",
 }
 SUBCOMMAND_MODULES = list(SUBCOMMANDS.values())

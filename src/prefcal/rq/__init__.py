@@ -12,39 +12,60 @@ Modules: ``contract`` (table -> arrays), ``divergence`` (JS and multinomial log-
 taste-cluster overlap matrices from the Home impressions), ``attribution`` (calibrated / level
 models, held-out likelihood, one-SE rule), ``home_validation`` (the attribution on Home logs
 served by each known policy; imported on demand, it needs :mod:`prefcal.home`), ``power``,
-``synthetic`` (snapshots from known policies), ``settings`` (the ``rq:`` config section).
+``synthetic`` (snapshots from known policies), ``settings`` (the ``rq:`` config section),
+``shards`` (per-shard summaries and their merge: stage 05 never holds more than one shard's
+streams), ``subsample`` (seeded user subsamples of the steps that grow faster than the study),
+``cli`` (``prefcal rq snapshots``, one job per shard). Names are imported on first use.
 """
 
-from prefcal.rq.attribution import (
-    Attribution,
-    Confusion,
-    attribute_policy,
-    attribution_confusion,
-    calibrated_probs,
-    fit_calibration,
-    fit_weight,
-)
-from prefcal.rq.contract import (
-    TARGETS,
-    SnapshotData,
-    SnapshotTableError,
-    snapshot_data,
-    user_mean,
-)
-from prefcal.rq.divergence import (
-    cross_js_matrix,
-    entropy_bits_rows,
-    js_rows,
-    multinomial_loglik_rows,
-    snapshot_divergences,
-)
-from prefcal.rq.hypotheses import HYPOTHESES, RESULT_COLUMNS, RQResults, analyse, run_hypotheses
-from prefcal.rq.mixed import MixedFit, random_intercept_fit
-from prefcal.rq.multiple import benjamini_hochberg
-from prefcal.rq.overlap import OverlapMatrices, overlap_matrices, read_overlap_matrices
-from prefcal.rq.power import NullRate, h1_null_rate, h1_p_value, h1_power_curve
-from prefcal.rq.settings import NullSettings, PowerSettings, RQSettings
-from prefcal.rq.synthetic import POLICIES, SyntheticConfig, SyntheticStudy, simulate_snapshots
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> submodule: imported on first use (PEP 562), so that `prefcal rq` and the other CLI
+# commands do not pay for statsmodels and scipy at start-up.
+_LAZY = {
+    "Attribution": "prefcal.rq.attribution",
+    "Confusion": "prefcal.rq.attribution",
+    "HYPOTHESES": "prefcal.rq.hypotheses",
+    "MixedFit": "prefcal.rq.mixed",
+    "NullRate": "prefcal.rq.power",
+    "NullSettings": "prefcal.rq.settings",
+    "OverlapMatrices": "prefcal.rq.overlap",
+    "POLICIES": "prefcal.rq.synthetic",
+    "PowerSettings": "prefcal.rq.settings",
+    "RESULT_COLUMNS": "prefcal.rq.hypotheses",
+    "RQResults": "prefcal.rq.hypotheses",
+    "RQSettings": "prefcal.rq.settings",
+    "SnapshotData": "prefcal.rq.contract",
+    "SnapshotTableError": "prefcal.rq.contract",
+    "SyntheticConfig": "prefcal.rq.synthetic",
+    "SyntheticStudy": "prefcal.rq.synthetic",
+    "TARGETS": "prefcal.rq.contract",
+    "analyse": "prefcal.rq.hypotheses",
+    "attribute_policy": "prefcal.rq.attribution",
+    "attribution_confusion": "prefcal.rq.attribution",
+    "benjamini_hochberg": "prefcal.rq.multiple",
+    "calibrated_probs": "prefcal.rq.attribution",
+    "cross_js_matrix": "prefcal.rq.divergence",
+    "entropy_bits_rows": "prefcal.rq.divergence",
+    "fit_calibration": "prefcal.rq.attribution",
+    "fit_weight": "prefcal.rq.attribution",
+    "h1_null_rate": "prefcal.rq.power",
+    "h1_p_value": "prefcal.rq.power",
+    "h1_power_curve": "prefcal.rq.power",
+    "js_rows": "prefcal.rq.divergence",
+    "multinomial_loglik_rows": "prefcal.rq.divergence",
+    "overlap_matrices": "prefcal.rq.overlap",
+    "random_intercept_fit": "prefcal.rq.mixed",
+    "read_overlap_matrices": "prefcal.rq.overlap",
+    "run_hypotheses": "prefcal.rq.hypotheses",
+    "simulate_snapshots": "prefcal.rq.synthetic",
+    "snapshot_data": "prefcal.rq.contract",
+    "snapshot_divergences": "prefcal.rq.divergence",
+    "user_mean": "prefcal.rq.contract",
+}
 
 __all__ = [
     "HYPOTHESES",
@@ -87,3 +108,15 @@ __all__ = [
     "snapshot_divergences",
     "user_mean",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'prefcal.rq' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -36,6 +36,7 @@ from prefcal.metrics import js_divergence_rows
 from prefcal.rq.contract import TARGETS, SnapshotData
 
 __all__ = [
+    "cross_js_factors",
     "cross_js_matrix",
     "entropy_bits_rows",
     "js_rows",
@@ -122,20 +123,19 @@ def _xlog2x(x: np.ndarray) -> np.ndarray:
         return np.where(x > 0, x * np.log2(np.where(x > 0, x, 1.0)), 0.0)
 
 
-def cross_js_matrix(
+def cross_js_factors(
     q: np.ndarray,
     user: np.ndarray,
     n_users: int,
     p_users: np.ndarray,
     block_elements: int = 4_000_000,
-) -> np.ndarray:
-    """``D[u, v] = mean over u's snapshots s of JS(q_s, p_v)`` (bits), shape (n_users, V).
+) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """The factors ``D = W @ J`` of :func:`cross_js_matrix`: ``J (K, V)`` = JS (bits) of each of
+    the ``K`` distinct snapshot distributions against each column user's target, and the sparse
+    ``W (n_users, K)`` with ``W[u, k]`` = share of u's snapshots whose distribution is the k-th.
 
-    ``q`` (S, G) snapshot distributions (or counts), ``user`` (S,) in 0..n_users-1, ``p_users``
-    (V, G) one target per column user (finite rows). Uses ``JS(q, p) = H((q + p)/2) - (H(q) +
-    H(p))/2``; identical snapshot distributions are evaluated once (``np.unique`` over rows), then
-    averaged per user with a sparse (n_users x unique) weight matrix. Memory is bounded by
-    ``block_elements`` (unique rows x V per block).
+    With few distinct slates (integer type counts of a K-slot slate) both factors are small, and
+    any entry ``D[u, v] = sum_k W[u, k] J[k, v]`` is cheap without forming the ``U x V`` matrix.
     """
     q = np.asarray(q, dtype=np.float64)
     q = q / q.sum(axis=1, keepdims=True)
@@ -165,4 +165,23 @@ def cross_js_matrix(
     if np.any(per_user == 0):
         raise ValueError("every user index 0..n_users-1 must have at least one snapshot")
     w = sparse.csr_matrix((1.0 / per_user[user], (user, inverse)), shape=(n_users, uq.shape[0]))
+    return w, j
+
+
+def cross_js_matrix(
+    q: np.ndarray,
+    user: np.ndarray,
+    n_users: int,
+    p_users: np.ndarray,
+    block_elements: int = 4_000_000,
+) -> np.ndarray:
+    """``D[u, v] = mean over u's snapshots s of JS(q_s, p_v)`` (bits), shape (n_users, V).
+
+    ``q`` (S, G) snapshot distributions (or counts), ``user`` (S,) in 0..n_users-1, ``p_users``
+    (V, G) one target per column user (finite rows). Uses ``JS(q, p) = H((q + p)/2) - (H(q) +
+    H(p))/2``; identical snapshot distributions are evaluated once (``np.unique`` over rows), then
+    averaged per user with a sparse (n_users x unique) weight matrix (:func:`cross_js_factors`).
+    Memory is bounded by ``block_elements`` (unique rows x V per block) plus the result.
+    """
+    w, j = cross_js_factors(q, user, n_users, p_users, block_elements)
     return np.asarray(w @ j)

@@ -24,26 +24,34 @@ uniforms (one per request), then the resampled participants.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from prefcal.home.known_policies import (
     LoggedRequests,
     arm_type_counts,
     greedy_arms,
+    read_logged_requests,
     serve_arms,
 )
 from prefcal.home.settings import HomeSettings
 from prefcal.rq.attribution import Confusion, _run_row, attribute_policy, confusion_from_runs
 from prefcal.rq.contract import TARGETS, SnapshotData, as_snapshot_data
 from prefcal.rq.resampling import bootstrap_indices
+from prefcal.rq.subsample import HOME_VALIDATION_STREAM, user_subsample
+from prefcal.simulate.model import CONTENT_TYPES
 
 __all__ = [
     "KnownPolicyStudies",
     "home_attribution_confusion",
     "identical_groups",
+    "read_validation_requests",
     "resample_users",
+    "validation_users",
 ]
 
 
@@ -183,3 +191,62 @@ def home_attribution_confusion(
             )
             runs.append(_run_row(policy, r, att))
     return confusion_from_runs(pd.DataFrame(runs), studies.policies, groups), agree
+
+
+def validation_users(
+    participants: Sequence[str] | np.ndarray, max_users: int | None, seed: int
+) -> np.ndarray | None:
+    """The participants of the Home-log validation (config ``rq.attribution.home_max_users``):
+    None (every participant) when there are at most ``max_users``, else the seeded subsample of
+    :func:`prefcal.rq.subsample.user_subsample` (stream ``HOME_VALIDATION_STREAM``). Every
+    study re-serves and re-attributes all of its requests, so its cost grows with the users; a
+    fixed number of them validates the method as well."""
+    users = np.unique(np.asarray(participants, dtype=str))
+    if max_users is None or users.size <= int(max_users):
+        return None
+    return user_subsample(users, max_users, seed, HOME_VALIDATION_STREAM)
+
+
+def read_validation_requests(
+    home_dir: str | Path,
+    shards: Sequence[str],
+    participants: np.ndarray | None = None,
+    windows: Sequence[int] = (7, 90),
+) -> LoggedRequests:
+    """:func:`prefcal.home.known_policies.read_logged_requests`, reading only the requests of
+    ``participants`` (every request when None), one shard at a time: the same arrays in the same
+    order as reading everything and keeping their rows."""
+    if participants is None:
+        return read_logged_requests(home_dir, shards, windows)
+    keep = [str(p) for p in participants]
+    cols = [f"x_s{w}_{t}" for w in windows for t in CONTENT_TYPES]
+    cols += [f"x_hr_{t}" for t in CONTENT_TYPES]
+    need = ["request_id", "participant_id", "arm", "cand_relevance", *cols]
+    parts = []
+    for s in shards:
+        path = Path(home_dir) / f"shard_{s}" / "log_requests.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing (run `prefcal home log`)")
+        missing = [c for c in need if c not in set(pq.read_schema(path).names)]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}")
+        parts.append(pq.read_table(path, columns=need, filters=[("participant_id", "in", keep)]))
+    table = pa.concat_tables(parts)
+    arr = table.column("cand_relevance").combine_chunks()
+    rel = arr.flatten().to_numpy().reshape(len(arr), arr.type.list_size)
+
+    def col(name: str, dtype: type | str = np.float64) -> np.ndarray:
+        return table.column(name).to_numpy().astype(dtype)
+
+    def block(prefix: str) -> np.ndarray:
+        return np.column_stack([col(f"{prefix}_{t}") for t in CONTENT_TYPES])
+
+    ctx = block("x_hr")
+    return LoggedRequests(
+        request_id=col("request_id", object),
+        participant_id=col("participant_id", object),
+        relevance=rel,
+        shares={int(w): block(f"x_s{w}") for w in windows},
+        context=ctx / ctx.sum(axis=1, keepdims=True),
+        arm=col("arm", np.int64),
+    )

@@ -52,18 +52,26 @@ import numpy as np
 import pandas as pd
 
 from prefcal.rq.contract import SnapshotData, tables_from_mapping, user_mean
-from prefcal.rq.divergence import cross_js_matrix, entropy_bits_rows, js_rows
+from prefcal.rq.divergence import (
+    cross_js_factors,
+    cross_js_matrix,
+    entropy_bits_rows,
+    js_rows,
+)
 from prefcal.rq.mixed import MixedFit, random_intercept_fit
 from prefcal.rq.multiple import benjamini_hochberg
 from prefcal.rq.overlap import OverlapMatrices
 from prefcal.rq.resampling import (
     assignment_permutation_test,
+    assignment_permutation_test_factored,
     bootstrap_mean,
     bootstrap_slope,
+    factored_row_own,
     sign_flip_test,
     slope_permutation_test,
 )
 from prefcal.rq.settings import RQSettings
+from prefcal.rq.subsample import MIXED_STREAM, user_subsample
 
 __all__ = [
     "HYPOTHESES",
@@ -79,10 +87,13 @@ __all__ = [
     "h6_taste_extension",
     "h6_taste_extension_overlap",
     "hypothesis_rng",
+    "mixed_subsample",
     "run_hypotheses",
 ]
 
 HYPOTHESES = ("H1", "H2", "H3", "H4", "H5", "H6")
+#: H1 forms the (U, U) divergence matrix up to this many entries, else works on its factors
+H1_MATRIX_ELEMENTS = 16_000_000
 RESULT_COLUMNS = [
     "dimension",
     "hypothesis",
@@ -213,6 +224,33 @@ def _mixed_details(fit: MixedFit, method: str) -> list[dict]:
     return rows
 
 
+def _mixed_rows(data: SnapshotData, mixed_users: np.ndarray | None) -> np.ndarray:
+    """Snapshot rows of the users ``mixed_users`` (all rows when None), as a slice or mask."""
+    if mixed_users is None:
+        return np.ones(data.n_snapshots, dtype=bool)
+    keep = np.zeros(data.n_users, dtype=bool)
+    keep[np.asarray(mixed_users, dtype=np.intp)] = True
+    return keep[data.user]
+
+
+def _subsample_note(note: str, fit: MixedFit, data: SnapshotData, users: np.ndarray | None) -> str:
+    if users is None or np.asarray(users).size >= data.n_users:
+        return note
+    sub = f"mixed model on a seeded subsample of {fit.n_groups} users"
+    return f"{sub}; {note}" if note else sub
+
+
+def mixed_subsample(data: SnapshotData, max_users: int | None, seed: int) -> np.ndarray | None:
+    """User indices of the mixed models (config ``rq.mixed_max_users``): None (every user) when
+    ``data`` has at most ``max_users`` users, else :func:`prefcal.rq.subsample.user_subsample`
+    (stream :data:`prefcal.rq.subsample.MIXED_STREAM`). statsmodels' MixedLM loops over users in
+    Python, so its time grows with them; a few thousand users already give it full power."""
+    if max_users is None or data.n_users <= int(max_users):
+        return None
+    ids = user_subsample(data.participant_ids, max_users, seed, MIXED_STREAM)
+    return np.searchsorted(data.participant_ids, ids)
+
+
 def _paired(
     name: str,
     statistic: str,
@@ -265,8 +303,15 @@ def h1_own_vs_other(
     rng: np.random.Generator,
     level: float = 0.95,
     target: str = "hist_90",
+    max_matrix_elements: int | None = None,
 ) -> HypothesisResult:
-    """H1: recommendations closer to the user's own history than to other users' (see module)."""
+    """H1: recommendations closer to the user's own history than to other users' (see module).
+
+    Up to ``max_matrix_elements`` (None: :data:`H1_MATRIX_ELEMENTS`) entries the ``(U, U)``
+    matrix ``D`` is formed; above, the same statistics come from its factors
+    (:func:`prefcal.rq.divergence.cross_js_factors`,
+    :func:`prefcal.rq.resampling.assignment_permutation_test_factored`): the same draws and the
+    same row sums and diagonal, memory linear in the users."""
     pbar = user_mean(data.targets[target], data.user, data.n_users)
     keep = np.flatnonzero(np.isfinite(pbar).all(axis=1))
     stat = "mean_u[D_other - D_own], D = JS(q, mean hist_90)"
@@ -285,12 +330,22 @@ def h1_own_vs_other(
             "fewer than 3 users with a target",
         )
     sub = data.subset_users(keep) if keep.size < data.n_users else data
-    d = cross_js_matrix(sub.counts, sub.user, sub.n_users, pbar[keep])
-    n = d.shape[0]
-    own = np.diag(d)
-    other = (d.sum(axis=1) - own) / (n - 1)
-    boot = bootstrap_mean(other - own, n_bootstrap, rng, level)
-    test = assignment_permutation_test(d, n_permutations, rng, "greater")
+    n = sub.n_users
+    limit = H1_MATRIX_ELEMENTS if max_matrix_elements is None else int(max_matrix_elements)
+    if n * n <= limit:
+        d = cross_js_matrix(sub.counts, sub.user, sub.n_users, pbar[keep])
+        own = np.diag(d)
+        other = (d.sum(axis=1) - own) / (n - 1)
+        boot = bootstrap_mean(other - own, n_bootstrap, rng, level)
+        test = assignment_permutation_test(d, n_permutations, rng, "greater")
+    else:  # the same numbers without the (U, U) matrix (memory O(U K), K distinct slates)
+        w, j = cross_js_factors(sub.counts, sub.user, sub.n_users, pbar[keep])
+        row, own = factored_row_own(w, j)
+        other = (row - own) / (n - 1)
+        boot = bootstrap_mean(other - own, n_bootstrap, rng, level)
+        test = assignment_permutation_test_factored(
+            w, j, n_permutations, rng, "greater", row_own=(row, own)
+        )
     res = HypothesisResult(
         "H1",
         stat,
@@ -344,8 +399,12 @@ def h3_short_vs_long(
     rng: np.random.Generator,
     level: float = 0.95,
     js: Mapping[str, np.ndarray] | None = None,
+    mixed_users: np.ndarray | None = None,
 ) -> HypothesisResult:
-    """H3: short-term (7-day) vs long-term (90-day) history; > 0 means 7-day explains better."""
+    """H3: short-term (7-day) vs long-term (90-day) history; > 0 means 7-day explains better.
+
+    ``mixed_users`` (user indices; None = all) restricts the mixed model (the p-value) to a
+    subsample of users (:func:`mixed_subsample`); the effect and its CI use every user."""
     diff = _js(data, js, "hist_90") - _js(data, js, "hist_7")
     res = _paired(
         "H3",
@@ -359,7 +418,8 @@ def h3_short_vs_long(
         alternative="two-sided",
     )
     flip_p = res.p_value
-    fit = random_intercept_fit(diff, None, data.user, level=level)
+    rows = _mixed_rows(data, mixed_users)
+    fit = random_intercept_fit(diff[rows], None, data.user[rows], level=level)
     res.details = _mixed_details(fit, "mixed_lm: d ~ 1 + (1|user)")
     res.details.append(
         _detail(
@@ -369,6 +429,7 @@ def h3_short_vs_long(
     res.p_value = float(fit.fixed.loc[0, "p_value"])
     res.test = "mixed_lm_wald"
     res.note = "" if fit.converged else f"mixed model: {fit.note or 'did not converge'}"
+    res.note = _subsample_note(res.note, fit, data, mixed_users)
     return res
 
 
@@ -380,11 +441,13 @@ def h4_gap_vs_diversity(
     level: float = 0.95,
     js: Mapping[str, np.ndarray] | None = None,
     diversity: str = "entropy",
+    mixed_users: np.ndarray | None = None,
 ) -> HypothesisResult:
     """H4: the gap ``D_popularity - D_hist_90`` changes with the user's diversity (slope per SD).
 
     Diversity is the snapshot column ``entropy`` (or, when absent, ``H(hist_90)`` in bits) or
-    ``gs_score``, averaged per user and standardised over users.
+    ``gs_score``, averaged per user and standardised over users. ``mixed_users`` as for H3 (the
+    mixed model's z stays the one standardised over every user).
     """
     if diversity not in ("entropy", "gs_score"):
         raise ValueError(
@@ -431,8 +494,9 @@ def h4_gap_vs_diversity(
     z_u[ok] = (x_u[ok] - x_u[ok].mean()) / x_u[ok].std()
     boot = bootstrap_slope(z_u[ok], y_u[ok], n_bootstrap, rng, level)
     perm = slope_permutation_test(z_u[ok], y_u[ok], n_permutations, rng, "two-sided")
+    rows = _mixed_rows(data, mixed_users)
     fit = random_intercept_fit(
-        gap, z_u[data.user], data.user, names=[f"z_{diversity}"], level=level
+        gap[rows], z_u[data.user[rows]], data.user[rows], names=[f"z_{diversity}"], level=level
     )
     n_snap = int((np.isfinite(gap) & np.isfinite(z_u[data.user])).sum())
     res = HypothesisResult(
@@ -448,6 +512,7 @@ def h4_gap_vs_diversity(
         n_snap,
         "" if fit.converged else f"mixed model: {fit.note or 'did not converge'}",
     )
+    res.note = _subsample_note(res.note, fit, data, mixed_users)
     res.details = _mixed_details(fit, f"mixed_lm: gap ~ 1 + z_{diversity} + (1|user)")
     res.details.append(
         _detail(
@@ -585,11 +650,12 @@ def run_hypotheses(
         for t in ("hist_90", "hist_7", "context", "popularity")
     }
     b, p, lv = settings.n_bootstrap, settings.n_permutations, settings.ci_level
+    mixed = mixed_subsample(data, settings.mixed_max_users, settings.seed)
     runners = {
         "H1": lambda r: h1_own_vs_other(data, p, b, r, lv),
         "H2": lambda r: h2_own_vs_popularity(data, p, b, r, lv, js),
-        "H3": lambda r: h3_short_vs_long(data, p, b, r, lv, js),
-        "H4": lambda r: h4_gap_vs_diversity(data, p, b, r, lv, js, settings.h4_diversity),
+        "H3": lambda r: h3_short_vs_long(data, p, b, r, lv, js, mixed),
+        "H4": lambda r: h4_gap_vs_diversity(data, p, b, r, lv, js, settings.h4_diversity, mixed),
         "H5": lambda r: h5_context_vs_static(data, p, b, r, lv, js),
         "H6": lambda r: (
             h6_taste_extension(data, p, b, r, lv)

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from scipy import sparse
 
@@ -49,6 +51,8 @@ MS_DAY = 86_400_000
 ROW_CHUNK = 256
 #: the random stream of the H6 user subsample (:func:`h6_users`)
 H6_SAMPLE_STREAM = 61
+#: rows per batch when the H6 users' rows are read from a shard's impressions and streams
+READ_BATCH = 262_144
 
 
 @dataclass(frozen=True)
@@ -143,12 +147,13 @@ def overlap_matrices(
     play_user = pd.Index(users).get_indexer(plays["participant_id"].astype(str))
     on = play_user >= 0
     plays, play_user = plays[on], play_user[on]
-    items, codes = np.unique(
-        np.concatenate(
-            [rec["item_uri"].astype(object).to_numpy(), plays["item_uri"].astype(object).to_numpy()]
-        ).astype(str),
-        return_inverse=True,
+    uris = np.concatenate(
+        [rec["item_uri"].astype(object).to_numpy(), plays["item_uri"].astype(object).to_numpy()]
     )
+    # the sorted distinct URIs and each row's index among them (np.unique's answer, without a
+    # fixed-width string copy of every row: hashing, then sorting only the distinct URIs)
+    items = np.array(sorted(str(u) for u in pd.unique(uris)), dtype=str)
+    codes = pd.Index(items.astype(object)).get_indexer(uris.astype(str).astype(object))
     rec_item, play_item = codes[: len(rec)], codes[len(rec) :]
     n_u, n_i = users.size, items.size
     r_mat = sparse.csr_matrix(
@@ -202,6 +207,28 @@ def h6_users(participants: Sequence[str], max_users: int | None, seed: int) -> n
     return np.sort(rng.choice(users, size=int(max_users), replace=False))
 
 
+def _read_rows_of(
+    path: str | Path,
+    columns: list[str],
+    participants: list[str],
+    music_only: bool = False,
+    batch_size: int = READ_BATCH,
+) -> pd.DataFrame:
+    """The rows of ``participants`` (and, with ``music_only``, ``content_type == "music"``) of a
+    Parquet file, in file order, read in batches of ``batch_size`` rows: memory holds one batch
+    and the kept rows, never the whole file."""
+    wanted = pa.array(participants, type=pa.string())
+    parts = []
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
+        mask = pc.is_in(batch.column("participant_id").cast(pa.string()), value_set=wanted)
+        if music_only:
+            mask = pc.and_(mask, pc.equal(batch.column("content_type"), "music"))
+        parts.append(batch.filter(pc.fill_null(mask, False)))
+    schema = pq.read_schema(path)
+    table = pa.Table.from_batches(parts, schema=pa.schema([schema.field(c) for c in columns]))
+    return table.to_pandas()
+
+
 def read_overlap_matrices(
     home_dir: str | Path,
     data_dir: str | Path,
@@ -233,20 +260,17 @@ def read_overlap_matrices(
     imp, req, streams = [], [], []
     for s, path in zip(shards, imp_paths, strict=True):
         imp.append(
-            pd.read_parquet(
-                path,
-                columns=["request_id", "participant_id", "item_type", "item_uri"],
-                filters=[("participant_id", "in", keep)],
-            )
+            _read_rows_of(path, ["request_id", "participant_id", "item_type", "item_uri"], keep)
         )
         req.append(
             pd.read_parquet(home_dir / f"shard_{s}" / "log_requests.parquet", columns=["ts"])
         )
         streams.append(
-            pd.read_parquet(
+            _read_rows_of(
                 data_dir / f"shard_{s}" / "streams.parquet",
-                columns=["participant_id", "ts_end", "ms_played", "content_type", "item_uri"],
-                filters=[("participant_id", "in", keep), ("content_type", "==", "music")],
+                ["participant_id", "ts_end", "ms_played", "content_type", "item_uri"],
+                keep,
+                music_only=True,
             )
         )
     item_taste = pd.read_parquet(item_taste_path)

@@ -21,17 +21,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 __all__ = [
     "BootstrapResult",
     "PermutationResult",
     "assignment_permutation_loop",
     "assignment_permutation_test",
+    "assignment_permutation_test_factored",
     "assignment_statistic",
     "bootstrap_indices",
     "bootstrap_mean",
     "bootstrap_mean_loop",
     "bootstrap_slope",
+    "factored_row_own",
     "permutation_indices",
     "permutation_p_value",
     "sign_flip_loop",
@@ -154,6 +157,67 @@ def assignment_permutation_test(
     for size in _blocks(b, block):
         perm = permutation_indices(rng, d.shape[0], size)
         null[done : done + size] = assignment_statistic(d, perm)
+        done += size
+    return PermutationResult(
+        observed, permutation_p_value(observed, null, alternative), null, alternative
+    )
+
+
+def factored_row_own(
+    w: sparse.spmatrix, j: np.ndarray, block_elements: int = 4_000_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row sums ``sum_v d[u, v]`` and diagonal ``d[u, u]`` of ``d = w @ j`` (``w (n, K)`` sparse,
+    ``j (K, n)``), computed in blocks of rows of at most ``block_elements`` entries: the same
+    values as from the full matrix, without it."""
+    w = sparse.csr_matrix(w)
+    j = np.asarray(j, dtype=np.float64)
+    n, k = w.shape
+    if j.shape != (k, n) or n < 2:
+        raise ValueError(f"w (n, K) and j (K, n) with n >= 2 expected, got {w.shape}, {j.shape}")
+    row = np.empty(n)
+    own = np.empty(n)
+    step = max(1, block_elements // n)
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        d = np.asarray(w[lo:hi] @ j)
+        row[lo:hi] = d.sum(axis=1)
+        own[lo:hi] = d[np.arange(hi - lo), np.arange(lo, hi)]
+    return row, own
+
+
+def assignment_permutation_test_factored(
+    w: sparse.spmatrix,
+    j: np.ndarray,
+    n_permutations: int,
+    rng: np.random.Generator,
+    alternative: str = "greater",
+    block_elements: int = 4_000_000,
+    row_own: tuple[np.ndarray, np.ndarray] | None = None,
+) -> PermutationResult:
+    """:func:`assignment_permutation_test` of ``d = w @ j`` without the ``(n, n)`` matrix.
+
+    ``w (n, K)`` sparse, ``j (K, n)`` (:func:`prefcal.rq.divergence.cross_js_factors`);
+    ``row_own`` = :func:`factored_row_own` (computed when None). A permuted own divergence
+    ``d[u, pi(u)] = sum_k w[u, k] j[k, pi(u)]`` is gathered for a block of permutations at a time
+    (at most ``block_elements`` entries); the draws are those of
+    :func:`assignment_permutation_test` (blocks never change them). Memory ``O(n K)`` plus the
+    block.
+    """
+    b = _check_count(n_permutations, "n_permutations")
+    w = sparse.csr_matrix(w)
+    j = np.asarray(j, dtype=np.float64)
+    row, own = factored_row_own(w, j, block_elements) if row_own is None else row_own
+    n, k = w.shape
+    observed = float(np.mean((row - own) / (n - 1) - own))
+    wd = w.toarray()  # (n, K): K distinct slates, few
+    null = np.empty(b)
+    done = 0
+    for size in _blocks(b, max(1, block_elements // n)):
+        perm = permutation_indices(rng, n, size)
+        own_b = np.zeros((size, n))
+        for c in range(k):  # w[u, c] j[c, pi(u)], summed over c in order
+            own_b += wd[:, c][None, :] * j[c][perm]
+        null[done : done + size] = np.mean((row - own_b) / (n - 1) - own_b, axis=-1)
         done += size
     return PermutationResult(
         observed, permutation_p_value(observed, null, alternative), null, alternative

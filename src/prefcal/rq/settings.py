@@ -52,6 +52,8 @@ class RQSettings:
     home_attribution_replications: int = 6
     h6_window_days: int = 90
     h6_max_users: int = 2000
+    mixed_max_users: int = 2000
+    home_max_users: int = 2000
     null_study: NullSettings = field(default_factory=NullSettings)
     power: PowerSettings = field(default_factory=PowerSettings)
 
@@ -87,6 +89,8 @@ class RQSettings:
             home_attribution_replications=int(rq["attribution"].get("home_replications", 6)),
             h6_window_days=int(rq.get("h6", {}).get("window_days", 90)),
             h6_max_users=int(rq.get("h6", {}).get("max_users", 2000)),
+            mixed_max_users=int(rq.get("mixed_max_users", 2000)),
+            home_max_users=int(rq["attribution"].get("home_max_users", 2000)),
             null_study=NullSettings(
                 n_replications=int(null["n_replications"]),
                 n_users=int(null["n_users"]),

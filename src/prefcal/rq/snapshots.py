@@ -42,7 +42,9 @@ __all__ = [
     "PopulationStreams",
     "global_mix",
     "population_streams",
+    "add_population_targets",
     "read_shard_snapshots",
+    "snapshot_base",
     "snapshot_table",
 ]
 
@@ -132,7 +134,27 @@ def snapshot_table(
 
     ``requests`` needs ``request_id, participant_id, ts`` and ``x_hr_<type>``; ``impressions``
     ``request_id, item_type``; ``streams`` is the shard's canonical streams table.
+    = :func:`add_population_targets` of :func:`snapshot_base`.
     """
+    base = snapshot_base(requests, impressions, streams, min_ms_played, types)
+    t_ms = base.pop(T_MS).to_numpy(dtype=np.int64)
+    return add_population_targets(base, fixed_mix, population.shares(t_ms, popularity_days), types)
+
+
+#: the request time in epoch ms that :func:`snapshot_base` adds (the popularity windows need it)
+T_MS = "t_ms"
+
+
+def snapshot_base(
+    requests: pd.DataFrame,
+    impressions: pd.DataFrame,
+    streams: pd.DataFrame,
+    min_ms_played: int = 30_000,
+    types: Sequence[str] = CONTENT_TYPES,
+) -> pd.DataFrame:
+    """The part of one shard's snapshot table that needs only the shard's own rows: the contract
+    columns up to ``context__<type>`` (module docstring) and :data:`T_MS`, the request time in
+    epoch ms. The population targets are added by :func:`add_population_targets`."""
     for col in ("request_id", "participant_id", "ts", *(f"x_hr_{t}" for t in types)):
         if col not in requests.columns:
             raise ValueError(f"log_requests: missing column {col!r}")
@@ -157,13 +179,7 @@ def snapshot_table(
     shares, _ = window_shares(streams, pids, t_ms, (7, 90), min_ms_played)
     ctx = requests[[f"x_hr_{t}" for t in types]].to_numpy(dtype=np.float64)
     ctx = ctx / ctx.sum(axis=1, keepdims=True)
-    targets = {
-        "hist_90": shares[:, 1],
-        "hist_7": shares[:, 0],
-        "context": ctx,
-        "global_mix": np.broadcast_to(np.asarray(fixed_mix, dtype=np.float64), ctx.shape),
-        "popularity": population.shares(t_ms, popularity_days),
-    }
+    targets = {"hist_90": shares[:, 1], "hist_7": shares[:, 0], "context": ctx}
     cols: dict[str, object] = {
         "participant_id": pids,
         "snapshot_id": rid,
@@ -174,7 +190,30 @@ def snapshot_table(
     for name, arr in targets.items():
         for g, t in enumerate(types):
             cols[f"{name}__{t}"] = arr[:, g]
+    cols[T_MS] = t_ms
     return pd.DataFrame(cols)
+
+
+def add_population_targets(
+    base: pd.DataFrame,
+    fixed_mix: np.ndarray,
+    popularity: np.ndarray,
+    types: Sequence[str] = CONTENT_TYPES,
+) -> pd.DataFrame:
+    """``base`` (:func:`snapshot_base` without :data:`T_MS`) with the columns
+    ``global_mix__<type>`` (the fixed mix, every row) and ``popularity__<type>`` (``popularity``,
+    ``(n, G)`` shares per row) appended, in the contract's order."""
+    popularity = np.asarray(popularity, dtype=np.float64)
+    if popularity.shape != (len(base), len(types)):
+        raise ValueError(
+            f"popularity must be (n, G) = ({len(base)}, {len(types)}), got {popularity.shape}"
+        )
+    fixed = np.broadcast_to(np.asarray(fixed_mix, dtype=np.float64), popularity.shape)
+    cols = {}
+    for name, arr in (("global_mix", fixed), ("popularity", popularity)):
+        for g, t in enumerate(types):
+            cols[f"{name}__{t}"] = arr[:, g]
+    return pd.concat([base.reset_index(drop=True), pd.DataFrame(cols)], axis=1)
 
 
 def read_shard_snapshots(
