@@ -303,6 +303,8 @@ def stage_macros(
     m["HomeUsers"] = format_int(c["users"])
     m["HomeLogRequests"] = format_int(c["log_requests"])
     m["HomeTrainRequests"] = format_int(c["train_requests"])
+    m["EvalFitUsers"] = format_int(c.get("fit_users", c["users"]))
+    m["EvalFitMaxUsers"] = format_int(es.fit_max_users)
     m["HomeTestRequests"] = format_int(c["test_requests"])
     m["HomeTestStreams"] = format_int(c["test_streams"])
     m["HomeABRequests"] = format_int(c["ab_requests"])
