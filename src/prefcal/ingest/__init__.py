@@ -2,9 +2,9 @@
 
 Public API::
 
-    ingest(donations, out_dir, id_seed=None, id_map=None, skip_bad_files=False, threads=1)
-        -> IngestResult                   # writes the tables and ingest_report.json
-    ingest_donations(donations, id_seed=None, skip_bad_files=False, threads=1)
+    ingest(donations, out_dir, id_seed=None, id_map=None, skip_bad_files=False, threads=1,
+           batch_size=64) -> IngestResult # writes the tables and ingest_report.json
+    ingest_donations(donations, id_seed=None, skip_bad_files=False, threads=1, batch_size=64)
         -> IngestResult                   # the same, in memory
     study_id(name, seed) -> str           # "P" + 10 hex digits, deterministic in (seed, name)
     detect_format(filename) -> FileKind   # which export file is what, by name

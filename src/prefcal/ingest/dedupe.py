@@ -37,16 +37,7 @@ import pyarrow.compute as pc
 from prefcal.ingest.formats import ACCOUNT_FORMATS, EXTENDED_FORMATS
 
 _MINUTE_MS = 60_000
-_KEY_COLUMNS = [
-    "ts_end",
-    "ms_played",
-    "item_uri",
-    "item_name",
-    "creator_name",
-    "source_format",
-    "_unit",
-    "_ord",
-]
+_PACK_LIMIT = 1 << 62  # packed group keys stay below this (int64)
 
 
 def _is_in_formats(table: pa.Table, formats: frozenset[str]) -> np.ndarray:
@@ -66,22 +57,31 @@ def _codes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _extended_exact(ext: pa.Table) -> np.ndarray:
-    """Rule 1: boolean mask (over ``ext``, in preference order) of rows to keep.
+def _extended_exact(
+    t: np.ndarray,
+    m: np.ndarray,
+    uri: np.ndarray,
+    name: np.ndarray,
+    part: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rule 1: boolean mask (over the extended rows, in preference order) of rows to keep, from
+    their end time ``t`` (ms), ``ms_played`` ``m`` and the codes of ``item_uri`` and
+    ``item_name`` (:func:`_codes`).
 
     Candidates are found with integers only: rows whose 64-bit mix of (``ts_end``,
-    ``ms_played``) equals another row's (equal keys always do, so nothing is missed). Only the
-    candidates' item strings are then encoded and compared exactly."""
-    n = ext.num_rows
+    ``ms_played``, participant) equals another row's (equal keys always do, so nothing is
+    missed); only they are then compared exactly. ``part`` (one participant when None) is the
+    participant of each row: rows of different participants are never duplicates."""
+    n = len(t)
     keep = np.ones(n, dtype=bool)
     if n < 2:
         return keep
-    t = _ms(ext["ts_end"])
-    m = ext["ms_played"].to_numpy()
     with np.errstate(over="ignore"):
         h = t.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ m.astype(np.uint64) * np.uint64(
             0xC2B2AE3D27D4EB4F
         )
+        if part is not None:
+            h ^= part.astype(np.uint64) * np.uint64(0x165667B19E3779F9)
     order = np.argsort(h, kind="stable")
     hs = h[order]
     same = hs[1:] == hs[:-1]
@@ -91,34 +91,51 @@ def _extended_exact(ext: pa.Table) -> np.ndarray:
     cand_mask[order[1:][same]] = True
     cand_mask[order[:-1][same]] = True
     cand = np.flatnonzero(cand_mask)  # ascending = preference order
-    sub = ext.select(["item_uri", "item_name"]).take(pa.array(cand))
     # item = the URI, or the name when the URI is null: codes >= 0 for URIs, <= -2 for names,
     # -1 for neither
-    code = _codes(sub["item_uri"])
+    code = uri[cand]
     if (code < 0).any():
-        code = np.where(code >= 0, code, -2 - _codes(sub["item_name"]))
+        code = np.where(code >= 0, code, -2 - name[cand])
     tc, mc = t[cand], m[cand]
-    o = np.lexsort((cand, code, mc, tc))  # by (t, m, item, position)
-    c, tc, mc, code = cand[o], tc[o], mc[o], code[o]
-    dup = (tc[1:] == tc[:-1]) & (mc[1:] == mc[:-1]) & (code[1:] == code[:-1])
+    pc_ = np.zeros(len(cand), dtype=np.int64) if part is None else part[cand]
+    o = np.lexsort((cand, code, mc, tc, pc_))  # by (participant, t, m, item, position)
+    c, tc, mc, code, pc_ = cand[o], tc[o], mc[o], code[o], pc_[o]
+    dup = (
+        (tc[1:] == tc[:-1]) & (mc[1:] == mc[:-1]) & (code[1:] == code[:-1]) & (pc_[1:] == pc_[:-1])
+    )
     keep[c[1:][dup]] = False
     return keep
 
 
 def _group_ids(cols: list[np.ndarray]) -> np.ndarray:
-    """Dense id of each row's tuple of integer keys (equal tuples, equal ids)."""
+    """Dense id of each row's tuple of integer keys (equal tuples, equal ids): the rank of the
+    tuple in lexicographic order (first column most significant) among the distinct tuples.
+
+    The columns are packed into one int64 (``id * span + (value - min)``, order-preserving),
+    re-ranked densely whenever the next column would overflow it, and ranked with one
+    :func:`numpy.unique`: the ids of a lexicographic sort of the columns, at the cost of a
+    single-key sort."""
     n = len(cols[0])
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort(cols[::-1])  # first column most significant
-    new = np.zeros(n, dtype=bool)
-    new[0] = True
-    for c in cols:
-        cs = c[order]
-        new[1:] |= cs[1:] != cs[:-1]
-    ids = np.empty(n, dtype=np.int64)
-    ids[order] = np.cumsum(new) - 1
-    return ids
+    packed = np.zeros(n, dtype=np.int64)
+    size = 1  # packed values are in [0, size)
+    for col in cols:
+        c = np.asarray(col, dtype=np.int64)
+        lo = int(c.min())
+        span = int(c.max()) - lo + 1
+        if size * span >= _PACK_LIMIT:
+            _, packed = np.unique(packed, return_inverse=True)
+            packed = packed.reshape(n)
+            size = int(packed.max()) + 1
+        if size * span >= _PACK_LIMIT:  # values too far apart to pack: rank them first
+            _, c = np.unique(c, return_inverse=True)
+            c = c.reshape(n)
+            lo, span = 0, int(c.max()) + 1
+        packed = packed * span + (c - lo)
+        size *= span
+    _, ids = np.unique(packed, return_inverse=True)
+    return ids.reshape(n).astype(np.int64, copy=False)
 
 
 def _cumcount(gid: np.ndarray) -> np.ndarray:
@@ -135,13 +152,19 @@ def _cumcount(gid: np.ndarray) -> np.ndarray:
 
 
 def _account_union(
-    t: np.ndarray, m: np.ndarray, name: np.ndarray, creator: np.ndarray, unit: np.ndarray
+    t: np.ndarray,
+    m: np.ndarray,
+    name: np.ndarray,
+    creator: np.ndarray,
+    unit: np.ndarray,
+    part: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rule 2: boolean mask (over the account rows, in preference order) of rows to keep."""
+    """Rule 2: boolean mask (over the account rows, in preference order) of rows to keep;
+    ``part``: the participant of each row (one participant when None)."""
     n = len(t)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    key = _group_ids([t, m, name, creator])
+    key = _group_ids([t, m, name, creator] if part is None else [part, t, m, name, creator])
     occ = _cumcount(_group_ids([key, unit]))
     _, first = np.unique(_group_ids([key, occ]), return_index=True)
     keep = np.zeros(n, dtype=bool)
@@ -150,32 +173,38 @@ def _account_union(
 
 
 def _account_in_extended(
-    t_a: np.ndarray, m_a: np.ndarray, names_a: pa.ChunkedArray, ext: pa.Table
+    t_a: np.ndarray,
+    m_a: np.ndarray,
+    c_a: np.ndarray,
+    t_e: np.ndarray,
+    m_e: np.ndarray,
+    c_e: np.ndarray,
+    part_a: np.ndarray | None = None,
+    part_e: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rule 3: boolean mask over the (already deduplicated) account rows of those that extended
-    history also holds."""
+    history also holds, from end times (ms), ``ms_played`` and ``item_name`` codes (one code
+    space for both sides, -1 for null) of the account (``_a``) and kept extended (``_e``) rows;
+    ``part_a``/``part_e``: the participant of each row (one participant when None): rows are
+    matched within a participant only."""
     removed = np.zeros(len(t_a), dtype=bool)
-    if len(t_a) == 0 or ext.num_rows == 0:
+    if len(t_a) == 0 or len(t_e) == 0:
         return removed
-    n_e = ext.num_rows
-    # one code space for the names of both sides
-    codes = _codes(pa.chunked_array(ext["item_name"].chunks + names_a.chunks, pa.string()))
-    c_e, c_a = codes[:n_e], codes[n_e:]
-    t_e = _ms(ext["ts_end"]) // _MINUTE_MS * _MINUTE_MS
-    m_e = ext["ms_played"].to_numpy()
+    t_e = t_e // _MINUTE_MS * _MINUTE_MS
     e_ok = np.flatnonzero(c_e >= 0)
     a_ok = np.flatnonzero(c_a >= 0)
     if e_ok.size == 0 or a_ok.size == 0:
         return removed
     # keys of: extended rows | account rows (same minute) | account rows (minute before)
     k = len(e_ok), len(a_ok)
-    gid = _group_ids(
-        [
-            np.concatenate([t_e[e_ok], t_a[a_ok], t_a[a_ok] - _MINUTE_MS]),
-            np.concatenate([m_e[e_ok], m_a[a_ok], m_a[a_ok]]),
-            np.concatenate([c_e[e_ok], c_a[a_ok], c_a[a_ok]]),
-        ]
-    )
+    keys = [
+        np.concatenate([t_e[e_ok], t_a[a_ok], t_a[a_ok] - _MINUTE_MS]),
+        np.concatenate([m_e[e_ok], m_a[a_ok], m_a[a_ok]]),
+        np.concatenate([c_e[e_ok], c_a[a_ok], c_a[a_ok]]),
+    ]
+    if part_a is not None and part_e is not None:
+        keys.insert(0, np.concatenate([part_e[e_ok], part_a[a_ok], part_a[a_ok]]))
+    gid = _group_ids(keys)
     g_e, g_1, g_2 = gid[: k[0]], gid[k[0] : k[0] + k[1]], gid[k[0] + k[1] :]
     cap = np.bincount(g_e, minlength=gid.max() + 1)
     hit1 = _cumcount(g_1) < cap[g_1]
@@ -208,38 +237,59 @@ def dedupe_streams(table: pa.Table) -> tuple[pa.Table, Counter[tuple[int, str]]]
 
 def dedupe_keep(table: pa.Table) -> tuple[np.ndarray, Counter[tuple[int, str]]]:
     """:func:`dedupe_streams` as a boolean mask of the rows to keep (no copy of the table), and
-    the number of removed rows per (``_file``, rule)."""
+    the number of removed rows per (``_file``, rule).
+
+    With a ``_p`` column (participant index) the table may hold several participants, each a
+    block of rows in preference order with its own ``_file`` numbers: every rule then matches
+    rows of the same participant only, so the mask equals that of each participant's block
+    deduplicated alone (``_file`` must then tell the files of all participants apart)."""
     n = table.num_rows
     removed: Counter[tuple[int, str]] = Counter()
     if n == 0:
         return np.ones(0, dtype=bool), removed
     files = table["_file"].to_numpy()
+    part = table["_p"].to_numpy().astype(np.int64) if "_p" in table.column_names else None
     keep = np.ones(n, dtype=bool)
-    keys = table.select(_KEY_COLUMNS)  # no copy; takes below copy only these columns
+    # every rule reads integer columns only: times, ms_played and the codes of the strings,
+    # one code space per column over all rows (codes are compared for equality only)
+    t, m = _ms(table["ts_end"]), table["ms_played"].to_numpy()
+    name = _codes(table["item_name"])
 
-    ext_mask = _is_in_formats(keys, EXTENDED_FORMATS)
-    ext_idx = np.flatnonzero(ext_mask)
-    acc_idx = np.flatnonzero(_is_in_formats(keys, ACCOUNT_FORMATS))
+    ext_idx = np.flatnonzero(_is_in_formats(table, EXTENDED_FORMATS))
+    acc_idx = np.flatnonzero(_is_in_formats(table, ACCOUNT_FORMATS))
 
-    ext = keys if ext_idx.size == n else keys.take(pa.array(ext_idx))
-    keep_ext = _extended_exact(ext)
-    keep[ext_idx[~keep_ext]] = False
-    _count(removed, files[ext_idx[~keep_ext]], "exact")
+    part_e = None if part is None else part[ext_idx]
+    keep_ext = np.ones(0, dtype=bool)
+    if ext_idx.size:
+        uri = _codes(table["item_uri"])
+        keep_ext = _extended_exact(t[ext_idx], m[ext_idx], uri[ext_idx], name[ext_idx], part_e)
+        keep[ext_idx[~keep_ext]] = False
+        _count(removed, files[ext_idx[~keep_ext]], "exact")
 
     if acc_idx.size:
-        acc = keys.take(pa.array(acc_idx))
-        t, m = _ms(acc["ts_end"]), acc["ms_played"].to_numpy()
+        part_a = None if part is None else part[acc_idx]
+        t_a, m_a, name_a = t[acc_idx], m[acc_idx], name[acc_idx]
         keep_acc = _account_union(
-            t, m, _codes(acc["item_name"]), _codes(acc["creator_name"]), acc["_unit"].to_numpy()
+            t_a,
+            m_a,
+            name_a,
+            _codes(table["creator_name"])[acc_idx],
+            table["_unit"].to_numpy()[acc_idx],
+            part_a,
         )
         _count(removed, files[acc_idx[~keep_acc]], "exact")
         keep[acc_idx[~keep_acc]] = False
         acc_kept_idx = acc_idx[keep_acc]
+        ext_kept_idx = ext_idx[keep_ext]
         in_ext = _account_in_extended(
-            t[keep_acc],
-            m[keep_acc],
-            acc["item_name"].filter(pa.array(keep_acc)),
-            ext.filter(pa.array(keep_ext)),
+            t_a[keep_acc],
+            m_a[keep_acc],
+            name_a[keep_acc],
+            t[ext_kept_idx],
+            m[ext_kept_idx],
+            name[ext_kept_idx],
+            None if part_a is None else part_a[keep_acc],
+            None if part_e is None else part_e[keep_ext],
         )
         keep[acc_kept_idx[in_ext]] = False
         _count(removed, files[acc_kept_idx[in_ext]], "account_in_extended")

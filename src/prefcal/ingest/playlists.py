@@ -39,22 +39,56 @@ _KINDS = (
 )
 
 
+# The columns of a playlist file's rows (:class:`PlaylistFile`), in this order.
+COLUMNS = (
+    "item_kind",
+    "item_uri",
+    "item_name",
+    "creator_name",
+    "album_name",
+    "playlist_index",
+    "playlist_name",
+    "position",
+    "added_date",
+)
+
+
 @dataclass
 class PlaylistFile:
-    """Rows of one playlist file (dicts with the ``playlists`` columns but the ids), the number of
-    rows read (items, plus malformed playlist entries), skipped rows, values set to null, and the
-    latest ``lastModifiedDate`` in the file."""
+    """Rows of one playlist file as columns (``columns[name]`` is a list per name of
+    :data:`COLUMNS`: the ``playlists`` columns but the ids, plus ``playlist_index``, the
+    playlist's 0-based index in the file), the number of rows read (items, plus malformed
+    playlist entries), skipped rows, values set to null, and the latest ``lastModifiedDate`` in
+    the file."""
 
-    rows: list[dict[str, Any]]
+    columns: dict[str, list[Any]]
     n_read: int
     n_playlists: int
     skips: SkipLog = field(default_factory=SkipLog)
     nulled: dict[str, int] = field(default_factory=dict)
     last_modified: str = ""
 
+    @property
+    def n_rows(self) -> int:
+        """Number of rows (items kept)."""
+        return len(self.columns["item_kind"])
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts (one per item kept; for tests and small files)."""
+        cols = [self.columns[c] for c in COLUMNS]
+        return [dict(zip(COLUMNS, vals, strict=True)) for vals in zip(*cols, strict=True)]
+
 
 def _str(v: Any) -> str | None:
-    return repair_text(v) if isinstance(v, str) and v != "" else None
+    """A non-empty string value (repaired, see :func:`repair_text`), else None."""
+    if type(v) is str:
+        if v.isascii():  # ASCII text holds no lone surrogate: nothing to repair
+            return v or None
+        return repair_text(v)
+    if isinstance(v, str) and v != "":
+        return repair_text(v)
+    return None
 
 
 def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> str | None:
@@ -86,8 +120,11 @@ def _date(v: Any) -> tuple[dt.date | None, bool]:
     return None, True
 
 
-def _item(item: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """(row, None) or (None, skip reason) of one playlist item."""
+_Row = tuple[str, str | None, str | None, str | None, str | None]
+
+
+def _item(item: Any) -> tuple[_Row | None, str | None]:
+    """((kind, uri, name, creator, album), None) or (None, skip reason) of one playlist item."""
     if not isinstance(item, dict):
         return None, "not_an_object"
     for key, kind, name_k, creator_k, album_k, uri_k in _KINDS:
@@ -104,24 +141,33 @@ def _item(item: Any) -> tuple[dict[str, Any] | None, str | None]:
             name, creator, album = name or t, creator or a, album or b
         if name is None and uri is None:
             return None, "empty_item"
-        return {
-            "item_kind": kind,
-            "item_uri": uri,
-            "item_name": name,
-            "creator_name": creator,
-            "album_name": album,
-        }, None
+        return (kind, uri, name, creator, album), None
     return None, "empty_item"
 
 
 def read_playlist_file(data: bytes, where: str) -> PlaylistFile:
     """Parse one ``PlaylistN.json`` (see module doc); file-level problems raise
-    :class:`IngestError`."""
+    :class:`IngestError`.
+
+    One pass over the items that appends to the column lists. A track item (the usual case) is
+    read inline; any other item goes through :func:`_item`, which gives the same row for a track.
+    """
     doc = load_json(data, where)
     if not isinstance(doc, dict) or not isinstance(doc.get("playlists"), list):
         found = type(doc).__name__ if not isinstance(doc, dict) else "no 'playlists' list"
         raise IngestError(f"{where}: expected an object with a 'playlists' list, found {found}")
-    skips, rows, n_read, nulled = SkipLog(), [], 0, 0
+    skips, n_read, nulled = SkipLog(), 0, 0
+    kinds: list[str] = []
+    uris: list[str | None] = []
+    names: list[str | None] = []
+    creators: list[str | None] = []
+    albums: list[str | None] = []
+    pl_index: list[int] = []
+    pl_names: list[str | None] = []
+    positions: list[int] = []
+    added: list[dt.date | None] = []
+    dates: dict[str, tuple[dt.date | None, bool]] = {}  # addedDate string -> _date of it
+    bad_rows: list[tuple[str, int]] = []
     last = ""
     for p_idx, pl in enumerate(doc["playlists"]):
         if not isinstance(pl, dict):
@@ -137,23 +183,66 @@ def read_playlist_file(data: bytes, where: str) -> PlaylistFile:
             continue
         modified = _str(pl.get("lastModifiedDate")) or ""
         last = max(last, modified)
+        pl_name = _str(pl.get("name"))
+        n_before = len(kinds)
         for pos, item in enumerate(items):
-            row, reason = _item(item)
-            if row is None:
-                skips.add(reason or "empty_item", [n_read])
+            tr = item.get("track") if type(item) is dict else None
+            if type(tr) is dict:
+                name = _str(tr.get("trackName"))
+                uri = _str(tr.get("trackUri"))
+                if name is None and uri is None:
+                    bad_rows.append(("empty_item", n_read + pos))
+                    continue
+                kinds.append("track")
+                uris.append(uri)
+                names.append(name)
+                creators.append(_str(tr.get("artistName")))
+                albums.append(_str(tr.get("albumName")))
             else:
-                added, bad = _date(item.get("addedDate"))
-                nulled += bad
-                row.update(
-                    playlist_index=p_idx,
-                    playlist_name=_str(pl.get("name")),
-                    position=pos,
-                    added_date=added,
-                )
-                rows.append(row)
-            n_read += 1
+                row, reason = _item(item)
+                if row is None:
+                    bad_rows.append((reason or "empty_item", n_read + pos))
+                    continue
+                kind, uri, name, creator, album = row
+                kinds.append(kind)
+                uris.append(uri)
+                names.append(name)
+                creators.append(creator)
+                albums.append(album)
+            positions.append(pos)
+            v = item.get("addedDate")
+            if type(v) is str:
+                got = dates.get(v)
+                if got is None:
+                    got = dates[v] = _date(v)
+            else:
+                got = _date(v)
+            added.append(got[0])
+            nulled += got[1]
+        k = len(kinds) - n_before
+        pl_index.extend([p_idx] * k)
+        pl_names.extend([pl_name] * k)
+        n_read += len(items)
+    # skips.add keeps per reason the count and the smallest rows, so adding them grouped by
+    # reason gives the same log as adding them one at a time
+    by_reason: dict[str, list[int]] = {}
+    for reason, row in bad_rows:
+        by_reason.setdefault(reason, []).append(row)
+    for reason, rows in by_reason.items():
+        skips.add(reason, rows)
+    columns = {
+        "item_kind": kinds,
+        "item_uri": uris,
+        "item_name": names,
+        "creator_name": creators,
+        "album_name": albums,
+        "playlist_index": pl_index,
+        "playlist_name": pl_names,
+        "position": positions,
+        "added_date": added,
+    }
     return PlaylistFile(
-        rows,
+        columns,
         n_read,
         len(doc["playlists"]),
         skips,

@@ -18,6 +18,7 @@ result:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -74,6 +75,12 @@ def _strip_bom(data: bytes) -> bytes:
     return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
 
 
+@functools.cache
+def _wrapped_schema(fmt: str) -> pa.Schema:
+    """Schema of ``{"r": [record, ...]}`` for the fields of ``fmt`` (built once per format)."""
+    return pa.schema([("r", pa.list_(pa.struct(list(_schema(fmt)))))])
+
+
 def _schema(fmt: str) -> pa.Schema:
     return pa.schema(list(STREAM_FIELDS[fmt].items()))
 
@@ -119,13 +126,12 @@ def _fast(wrapped: Buffer, fmt: str) -> RawStreams | None:
         return None
     if not _is_utf8(wrapped):  # the checked parser names the offset of the bad byte
         return None
-    fields = _schema(fmt)
     try:
         doc = pj.read_json(
             pa.BufferReader(pa.py_buffer(wrapped)),
             read_options=pj.ReadOptions(block_size=len(wrapped) + 64, use_threads=False),
             parse_options=pj.ParseOptions(
-                explicit_schema=pa.schema([("r", pa.list_(pa.struct(list(fields))))]),
+                explicit_schema=_wrapped_schema(fmt),
                 newlines_in_values=True,
                 unexpected_field_behavior="ignore",
             ),
@@ -133,7 +139,10 @@ def _fast(wrapped: Buffer, fmt: str) -> RawStreams | None:
         records = doc["r"]
         if doc.num_rows != 1 or records.null_count:
             return None
-        structs = pc.list_flatten(records).combine_chunks()
+        if records.num_chunks == 1:  # the usual case: the list's values, without a copy
+            structs = records.chunk(0).flatten()
+        else:
+            structs = pc.list_flatten(records).combine_chunks()
         if structs.null_count:  # a `null` record: the checked parser names it
             return None
         table = pa.Table.from_struct_array(structs)
@@ -180,6 +189,8 @@ def load_json(data: bytes, where: str) -> Any:
 def repair_text(v: str) -> str:
     """``v`` itself when it is valid Unicode, else a copy with each lone surrogate (a JSON
     escape such as ``\\ud800`` that encodes no character) replaced by U+FFFD."""
+    if v.isascii():  # no surrogate: the usual case, checked without encoding
+        return v
     try:
         v.encode("utf-8")
     except UnicodeEncodeError:
