@@ -177,6 +177,7 @@ def main() -> int:
             f"5-min load average {run['load_before']:.1f} before, {run['load_after']:.1f} after"
         )
         print(stage_table(run).to_string())
+    runs.sort(key=lambda r: r["users"])  # any run order; bars compare smallest and largest
     print("\nusers      wall_s   streams       peak_MB  stage_at_peak")
     for r in runs:
         j = r["jobs"].loc[r["jobs"]["max_rss_mb"].idxmax()]
