@@ -452,3 +452,24 @@ def test_output_paths_match_the_rule():
     for path in paths.values():
         relative = path.as_posix().replace("results/", "{RESULTS}/", 1)
         assert relative in rule, relative
+
+
+def test_a_participant_without_kept_streams_is_counted_but_not_in_the_tables(tiny, tmp_path):
+    """A donor whose history has no rows (a user who did not listen in the period) is one of the
+    report's participants but has no rows in the streams tables: the check accepts that, and
+    still catches a participant lost between ingest and tables."""
+    report = report_json(12, 9, 2, 1, 4, {})
+    report["participants"] = {
+        pid: {"files": {"endsong_0.json": {"kind": "streams", "status": "read", "rows_kept": k}}}
+        for pid, k in (("P1", 4), ("P2", 3), ("P3", 2), ("P4", 0))
+    }
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    totals = overview.read_ingest_reports([path])
+    assert (totals.participants, totals.participants_with_streams) == (4, 3)
+    s = overview.summarise_streams([tiny])  # 3 participants
+    overview.check_consistency(s, totals)
+    report["participants"]["P4"]["files"]["endsong_0.json"]["rows_kept"] = 1
+    path.write_text(json.dumps(report))
+    with pytest.raises(ValueError, match="4 participants with kept stream rows"):
+        overview.check_consistency(s, overview.read_ingest_reports([path]))

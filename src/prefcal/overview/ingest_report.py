@@ -26,7 +26,10 @@ class IngestTotals:
     ``rows_read = rows_kept + rows_skipped + duplicates_removed`` (checked on reading);
     ``skipped_by_reason`` splits ``rows_skipped`` by the ingest's reason codes (for example
     ``missing:ts``); ``files_by_status`` counts every export file (streams, playlists, library
-    and the files never opened) by status.
+    and the files never opened) by status. ``participants_with_streams`` counts the participants
+    with at least one kept stream row (a donor whose history is empty, e.g. a user who did not
+    listen in the period, is a participant without rows in the streams tables); ``None`` when
+    the reports' per-participant sections do not list every participant.
     """
 
     participants: int
@@ -37,6 +40,7 @@ class IngestTotals:
     duplicates_removed: int
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     files_by_status: dict[str, int] = field(default_factory=dict)
+    participants_with_streams: int | None = None
 
 
 def _int_field(block: Mapping[str, Any], key: str, where: str) -> int:
@@ -58,6 +62,7 @@ def read_ingest_reports(paths: Iterable[str | Path]) -> IngestTotals:
     reasons: Counter = Counter()
     statuses: Counter = Counter()
     participants = 0
+    with_streams, listed = 0, 0
     n = 0
     for path in paths:
         path = Path(path)
@@ -83,15 +88,19 @@ def read_ingest_reports(paths: Iterable[str | Path]) -> IngestTotals:
             raise ValueError(f"{where}: field totals.files is not an object")
         statuses.update({str(k): _int_field(files, k, f"{where}: totals.files") for k in files})
         for pid, part in (report.get("participants") or {}).items():
+            listed += 1
+            kept = 0
             for name, entry in (part.get("files") or {}).items():
                 if entry.get("kind") != "streams" or entry.get("status") != "read":
                     continue
+                kept += int(entry.get("rows_kept") or 0)
                 by_reason = (entry.get("rows_skipped") or {}).get("by_reason", {})
                 if not isinstance(by_reason, Mapping):
                     raise ValueError(
                         f"{where}: {pid}/{name}: rows_skipped.by_reason is not an object"
                     )
                 reasons.update({str(k): int(v) for k, v in by_reason.items()})
+            with_streams += kept > 0
         n += 1
     if n == 0:
         raise ValueError("read_ingest_reports needs at least one report")
@@ -107,6 +116,7 @@ def read_ingest_reports(paths: Iterable[str | Path]) -> IngestTotals:
             k: statuses.get(k, 0)
             for k in (*FILE_STATUSES, *sorted(set(statuses) - set(FILE_STATUSES)))
         },
+        participants_with_streams=with_streams if listed == participants else None,
     )
 
 
@@ -118,8 +128,11 @@ def check_consistency(summary: StreamSummary, ingest: IngestTotals) -> None:
             f"the ingest reports say {ingest.rows_kept} stream rows were kept, but the streams "
             f"tables hold {summary.n_streams}"
         )
-    if ingest.participants != summary.n_participants:
+    expected = ingest.participants_with_streams
+    if expected is None:
+        expected = ingest.participants
+    if expected != summary.n_participants:
         raise ValueError(
-            f"the ingest reports count {ingest.participants} participants, but the streams "
-            f"tables hold {summary.n_participants}"
+            f"the ingest reports count {expected} participants with kept stream rows (of "
+            f"{ingest.participants}), but the streams tables hold {summary.n_participants}"
         )
