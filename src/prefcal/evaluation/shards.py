@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +57,11 @@ from prefcal.home.online import OUTCOME_COLUMNS, expected_outcomes
 from prefcal.home.policies import HomePolicy
 from prefcal.home.settings import HomeSettings
 from prefcal.policies import simplex_grid
+from prefcal.rq.subsample import user_subsample
 
 __all__ = [
     "CEILING_POLICIES",
+    "EVAL_TABLES",
     "FIT_SAMPLE_STREAM",
     "FittedStage",
     "ShardEvaluation",
@@ -75,6 +77,8 @@ FIT_SAMPLE_STREAM = 49
 BOOT_STREAM = 46
 #: policies of the oracle ceiling table, in its order (CB and SC-90 are the stage's own)
 CEILING_POLICIES = ("CB", "SC-90", "CB-oracle", "CB-oracle-greedy", "True-preference")
+#: the Parquet tables of one shard's evaluation (:class:`ShardEvaluation`)
+EVAL_TABLES = ("replay", "ab", "ope_users", "ope_policies", "oracle", "counts")
 COUNT_KEYS = (
     "users",
     "log_requests",
@@ -94,16 +98,11 @@ def stage_seed(seed: int, step: int) -> int:
 
 def fit_participants(participants: Sequence[str], max_users: int, seed: int) -> np.ndarray:
     """The users whose training requests fit the policies: all (sorted) when there are at most
-    ``max_users``, else ``max_users`` of them drawn without replacement from the sorted ids with
-    ``default_rng(SeedSequence([seed, 49]))``, sorted. It depends on the ids only, never on the
-    sharding."""
-    users = np.unique(np.asarray(participants, dtype=str))
+    ``max_users``, else :func:`prefcal.rq.subsample.user_subsample` of ``max_users`` with
+    stream 49 (a rule on the sorted ids, never on the sharding)."""
     if max_users < 1:
         raise ValueError(f"config key evaluation.fit_max_users must be >= 1, got {max_users}")
-    if users.size <= max_users:
-        return users
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), FIT_SAMPLE_STREAM]))
-    return np.sort(rng.choice(users, size=int(max_users), replace=False))
+    return user_subsample(participants, max_users, seed, FIT_SAMPLE_STREAM)
 
 
 @dataclass
@@ -181,15 +180,12 @@ class ShardEvaluation:
     #                             true_streams, true_impressions
     oracle: pd.DataFrame  # policy, true_any_stream (sum over held-out streamed requests), requests
     counts: pd.DataFrame  # one row per shard: COUNT_KEYS
-    tables: tuple[str, ...] = field(
-        default=("replay", "ab", "ope_users", "ope_policies", "oracle", "counts"), repr=False
-    )
 
     def write(self, out_dir: str | Path) -> None:
         """One Parquet per table into ``out_dir``."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        for name in self.tables:
+        for name in EVAL_TABLES:
             getattr(self, name).to_parquet(out / f"{name}.parquet", index=name == "ope_users")
 
     @staticmethod
@@ -198,9 +194,8 @@ class ShardEvaluation:
         if not dirs:
             raise ValueError("need at least one shard directory of `prefcal home evaluate`")
         frames: dict[str, list[pd.DataFrame]] = {}
-        names = ShardEvaluation.__dataclass_fields__["tables"].default
         for d in dirs:
-            for name in names:
+            for name in EVAL_TABLES:
                 path = Path(d) / f"{name}.parquet"
                 if not path.exists():
                     raise FileNotFoundError(f"{path} is missing (run `prefcal home evaluate`)")
@@ -313,7 +308,6 @@ def _ope_parts(
     """Per-user OPE parts and per-policy sums (true values included) on the held-out requests."""
     o = test_all.outcomes
     assert o is not None
-    users = np.unique(test_all.participant_id)
     if test_all.n == 0:
         empty = pd.DataFrame({"rows": np.zeros(0)}, index=pd.Index([], name="participant_id"))
         return empty, pd.DataFrame()
@@ -321,8 +315,8 @@ def _ope_parts(
     logger = logging_policy(test_all.inp.arms, hs.logging_epsilon, hs.logging_window)
     m0 = logger.distribution(test_all.inp).containment
     sd = slot_data(o.slates, o.streamed, m0, env.examination, gamma, test_all.participant_id)
+    # user codes of slot_data: order of first appearance
     participants = pd.unique(pd.Series(np.asarray(test_all.participant_id, dtype=object)))
-    assert len(participants) == users.size
     a = env.attraction(test_all.batch)
     exposures, truth = {}, {}
     for name, pol in policies.items():

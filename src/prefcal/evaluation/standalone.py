@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prefcal.evaluation.shards import EVAL_TABLES
+
 __all__ = ["ensure_evaluation", "ensure_home_logs", "ensure_sensitivity", "shard_dirs"]
 
 SECTIONS = ("seed", "simulation", "ingest", "home", "evaluation")
 HOME_FILES = ("log_requests", "impressions", "ab_requests", "participants")
-EVAL_FILES = ("replay", "ab", "ope_users", "ope_policies", "oracle", "counts")
 
 
 def shard_dirs(root: str | Path, n_shards: int) -> list[Path]:
@@ -88,7 +89,7 @@ def ensure_evaluation(
             + ["--out", str(fitted)]
         )
     for shard, truth, home in zip(shard_dirs(out, n), users, homes, strict=True):
-        if all((shard / f"{name}.parquet").is_file() for name in EVAL_FILES):
+        if all((shard / f"{name}.parquet").is_file() for name in EVAL_TABLES):
             continue
         _run(
             cli

@@ -45,6 +45,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from scipy import sparse
 
+from prefcal.rq.subsample import user_subsample
+
 __all__ = ["OverlapMatrices", "h6_users", "overlap_matrices", "read_overlap_matrices"]
 
 MS_DAY = 86_400_000
@@ -199,12 +201,9 @@ def h6_users(participants: Sequence[str], max_users: int | None, seed: int) -> n
     """The users of H6: all (sorted) when there are at most ``max_users``, else a seeded sample
     of ``max_users`` of them (``default_rng(SeedSequence([seed, H6_SAMPLE_STREAM]))``), sorted.
 
-    The overlap matrices are ``U x U``, so a big study estimates H6 on such a subsample."""
-    users = np.unique(np.asarray(participants, dtype=str))
-    if max_users is None or users.size <= max_users:
-        return users
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), H6_SAMPLE_STREAM]))
-    return np.sort(rng.choice(users, size=int(max_users), replace=False))
+    The overlap matrices are ``U x U``, so a big study estimates H6 on such a subsample
+    (:func:`prefcal.rq.subsample.user_subsample`)."""
+    return user_subsample(participants, max_users, seed, H6_SAMPLE_STREAM)
 
 
 def _read_rows_of(

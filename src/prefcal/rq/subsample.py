@@ -2,8 +2,9 @@
 
 A subsample is a rule on the sorted set of participant ids, never on shards or row order, so the
 same config gives the same users whatever the number of shards. Each use draws from its own
-stream ``default_rng(SeedSequence([seed, stream]))``; the H6 overlaps use stream 61
-(:func:`prefcal.rq.overlap.h6_users`, the same rule).
+stream ``default_rng(SeedSequence([seed, stream]))``: the H6 overlaps stream 61
+(:func:`prefcal.rq.overlap.h6_users`), the Home policies' fit stream 49
+(:func:`prefcal.evaluation.shards.fit_participants`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def user_subsample(
     users = np.unique(np.asarray(participants, dtype=str))
     if max_users is None or users.size <= int(max_users):
         return users
-    if int(max_users) < 2:
-        raise ValueError(f"max_users must be >= 2, got {max_users}")
+    if int(max_users) < 1:
+        raise ValueError(f"max_users must be >= 1, got {max_users}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(stream)]))
     return np.sort(rng.choice(users, size=int(max_users), replace=False))
