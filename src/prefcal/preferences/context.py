@@ -316,8 +316,20 @@ class ContextProfiles:
 
         Unknown participants get the population profile ``pi`` (for every ``kind``).
         """
-        table = self.cells(kind)
         u = self.users.get_indexer(pd.Index(np.asarray(participant_id, dtype=object)))
+        return self.lookup_rows(u, hour_block, weekend, device_class, kind)
+
+    def lookup_rows(
+        self,
+        rows: np.ndarray,
+        hour_block: np.ndarray,
+        weekend: np.ndarray,
+        device_class: np.ndarray,
+        kind: str = "shrunk",
+    ) -> np.ndarray:
+        """:meth:`lookup` with the users given as row numbers (-1: unknown, gets ``pi``)."""
+        u = np.asarray(rows, dtype=np.int64)
+        table = self.cells(kind)
         out = np.broadcast_to(self.population, (u.size, len(self.types))).copy()
         ok = u >= 0
         b = np.asarray(hour_block)[ok]
@@ -544,36 +556,63 @@ def _check_method(method: str) -> None:
         )
 
 
-def profiles_from_counts(
-    counts: ContextCounts, method: str = "marginal_likelihood"
-) -> ContextProfiles:
-    """The profiles of the module doc from the counts (``method``: how alpha is estimated)."""
+def _population(total: np.ndarray) -> np.ndarray:
+    """``pi = (T + 1/2) / (N_T + G/2)`` of the module doc from the type totals ``T``."""
+    total = np.asarray(total, dtype=np.float64)
+    return (total + 0.5) / (total.sum() + 0.5 * total.size)
+
+
+def shrinkage_strengths(
+    counts: ContextCounts, method: str = "marginal_likelihood", total: np.ndarray | None = None
+) -> tuple[float, float]:
+    """``(alpha_user, alpha_ctx)`` of the module doc estimated from the users of ``counts``.
+
+    ``total`` is the population's type totals ``T`` (default: the totals of ``counts``): with a
+    sample of a study's users, pass the study's totals so that the population ``pi`` (and, for
+    the likelihood and moment methods, the leave-one-out parent) is the study's. ``crossfit``
+    fits each fold's parent on the users given, as it always did.
+    """
     _check_method(method)
     cell = counts.folds.sum(axis=-1)
     n_u, g = cell.shape[0], cell.shape[-1]
     user = cell.sum(axis=(1, 2, 3))
-
-    total = user.sum(axis=0)
-    population = (total + 0.5) / (total.sum() + 0.5 * g)
-    loo_pop = (total[None, :] - user + 0.5) / ((total.sum() - user.sum(axis=1))[:, None] + 0.5 * g)
     if method == "crossfit":
-        alpha_user, alpha_crossfit = _crossfit_alphas(
+        return _crossfit_alphas(
             counts.folds[..., 0].reshape(n_u, -1, g), counts.folds[..., 1].reshape(n_u, -1, g)
         )
-    else:
-        alpha_user = estimate_strength(user, loo_pop, method)
-    user_shrunk = (user + alpha_user * population) / (user.sum(axis=1, keepdims=True) + alpha_user)
-
+    total = user.sum(axis=0) if total is None else np.asarray(total, dtype=np.float64)
+    population = _population(total)
+    loo_pop = (total[None, :] - user + 0.5) / ((total.sum() - user.sum(axis=1))[:, None] + 0.5 * g)
+    alpha_user = estimate_strength(user, loo_pop, method)
     flat_cells = cell.reshape(n_u, -1, g)
-    observed = flat_cells.sum(axis=2) > 0
-    uu, cc = np.nonzero(observed)
+    uu, cc = np.nonzero(flat_cells.sum(axis=2) > 0)
     n_cells = flat_cells[uu, cc]
     rest = user[uu] - n_cells
     loo_user = (rest + alpha_user * population) / (rest.sum(axis=1, keepdims=True) + alpha_user)
-    if method == "crossfit":
-        alpha_context = alpha_crossfit
-    else:
-        alpha_context = estimate_strength(n_cells, loo_user, method)
+    return alpha_user, estimate_strength(n_cells, loo_user, method)
+
+
+def profiles_with_strengths(
+    counts: ContextCounts,
+    alpha_user: float,
+    alpha_context: float,
+    *,
+    total: np.ndarray | None = None,
+    method: str = "marginal_likelihood",
+) -> ContextProfiles:
+    """The profiles of the module doc for the users of ``counts`` with given prior strengths and
+    population totals ``T`` (default: the totals of ``counts``).
+
+    Every user's profiles depend on the other users only through ``T`` and the two strengths, so
+    a study's profiles are computed shard by shard with the study's ``T`` and strengths
+    (:mod:`prefcal.preferences.combine`).
+    """
+    _check_method(method)
+    cell = counts.folds.sum(axis=-1)
+    user = cell.sum(axis=(1, 2, 3))
+    total = user.sum(axis=0) if total is None else np.asarray(total, dtype=np.float64)
+    population = _population(total)
+    user_shrunk = (user + alpha_user * population) / (user.sum(axis=1, keepdims=True) + alpha_user)
     return ContextProfiles(
         users=counts.users,
         types=counts.types,
@@ -586,10 +625,19 @@ def profiles_from_counts(
         user_counts=user,
         population=population,
         user_shrunk=user_shrunk,
-        alpha_user=alpha_user,
-        alpha_context=alpha_context,
+        alpha_user=float(alpha_user),
+        alpha_context=float(alpha_context),
         method=method,
     )
+
+
+def profiles_from_counts(
+    counts: ContextCounts, method: str = "marginal_likelihood"
+) -> ContextProfiles:
+    """The profiles of the module doc from the counts (``method``: how alpha is estimated):
+    :func:`profiles_with_strengths` with the strengths of :func:`shrinkage_strengths`."""
+    alpha_user, alpha_context = shrinkage_strengths(counts, method)
+    return profiles_with_strengths(counts, alpha_user, alpha_context, method=method)
 
 
 def context_profiles(

@@ -27,6 +27,7 @@ class PreferenceParams:
     habit_hours: tuple[int, int] = (5, 10)
     user_initiated_reasons: tuple[str, ...] = ("clickrow", "playbtn")
     n_bootstrap: int = 2000
+    shrinkage_max_users: int | None = 10_000
     hour_blocks: tuple[int, ...] = (0, 6, 10, 14, 18, 22)
     min_ms_played: int = 30_000
 

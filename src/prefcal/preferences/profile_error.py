@@ -50,6 +50,32 @@ def _wide(frame: pd.DataFrame, col: str, types: list[str], what: str) -> pd.Data
     return wide.reindex(columns=types, fill_value=0.0)
 
 
+def _cell_index(
+    keys: pd.DataFrame, profiles: ContextProfiles
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hour-block index, weekend flag and device-class index of the truth's cells ``keys``
+    (columns of :data:`CELL_KEYS`) in ``profiles``; a cell outside their grid is an error."""
+    blocks = np.asarray(profiles.hour_blocks)
+    bidx = np.searchsorted(blocks, keys["hour_block"].to_numpy())
+    bad = (bidx >= blocks.size) | (blocks[np.minimum(bidx, blocks.size - 1)] != keys["hour_block"])
+    if bad.any():
+        raise ValueError(
+            f"truth hour_block {keys['hour_block'][bad].iloc[0]!r} is not a block start of "
+            f"{list(blocks)}"
+        )
+    bidx = hour_block_index(keys["hour_block"].to_numpy(), profiles.hour_blocks)
+    weekend = keys["day_type"].map({DAY_TYPES[0]: 0, DAY_TYPES[1]: 1})
+    if weekend.isna().any():
+        raise ValueError(f"truth day_type must be one of {list(DAY_TYPES)}")
+    dclass = pd.Index(profiles.classes).get_indexer(keys["device_class"])
+    if np.any(dclass < 0):
+        raise ValueError(
+            f"truth device_class {keys['device_class'][dclass < 0].iloc[0]!r} is not one of "
+            f"{list(profiles.classes)}"
+        )
+    return bidx, weekend.to_numpy(), dclass
+
+
 def _cell_distances(
     estimated: ContextProfiles | pd.DataFrame,
     truth: pd.DataFrame,
@@ -65,29 +91,8 @@ def _cell_distances(
     t = _wide(truth, share_col, types, "truth")
     keys = t.index.to_frame(index=False)
     if isinstance(estimated, ContextProfiles):
-        blocks = np.asarray(estimated.hour_blocks)
-        bidx = np.searchsorted(blocks, keys["hour_block"].to_numpy())
-        bad = (bidx >= blocks.size) | (
-            blocks[np.minimum(bidx, blocks.size - 1)] != keys["hour_block"]
-        )
-        if bad.any():
-            raise ValueError(
-                f"truth hour_block {keys['hour_block'][bad].iloc[0]!r} is not a block start of "
-                f"{list(blocks)}"
-            )
-        bidx = hour_block_index(keys["hour_block"].to_numpy(), estimated.hour_blocks)
-        weekend = keys["day_type"].map({DAY_TYPES[0]: 0, DAY_TYPES[1]: 1})
-        if weekend.isna().any():
-            raise ValueError(f"truth day_type must be one of {list(DAY_TYPES)}")
-        dclass = pd.Index(estimated.classes).get_indexer(keys["device_class"])
-        if np.any(dclass < 0):
-            raise ValueError(
-                f"truth device_class {keys['device_class'][dclass < 0].iloc[0]!r} is not one of "
-                f"{list(estimated.classes)}"
-            )
-        est = estimated.lookup(
-            keys["participant_id"].to_numpy(), bidx, weekend.to_numpy(), dclass, kind=kind
-        )
+        bidx, weekend, dclass = _cell_index(keys, estimated)
+        est = estimated.lookup(keys["participant_id"].to_numpy(), bidx, weekend, dclass, kind=kind)
     else:
         e = _wide(estimated, est_col, types, "estimated")
         missing = ~t.index.isin(e.index)

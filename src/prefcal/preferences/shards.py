@@ -32,10 +32,12 @@ from prefcal.preferences.params import PreferenceParams
 
 __all__ = [
     "ShardFeatures",
+    "checked_feature_paths",
     "evaluation_time_of_shards",
     "participant_streams",
     "profiles_from_shards",
     "read_item_taste",
+    "read_shard_counts",
     "read_shard_features",
     "shard_feature_paths",
     "shard_features",
@@ -169,6 +171,33 @@ def write_shard_features(features: ShardFeatures, shard_dir: str | Path, params:
     return paths
 
 
+def checked_feature_paths(shard_dir: str | Path, params: PreferenceParams) -> dict[str, Path]:
+    """:func:`shard_feature_paths`, after checking that every file is there."""
+    paths = shard_feature_paths(shard_dir, params)
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"missing preference feature file(s): {', '.join(missing)}")
+    return paths
+
+
+def read_shard_counts(shard_dir: str | Path, params: PreferenceParams) -> dict[str, ContextCounts]:
+    """The context counts of one shard's summaries, per window label (``"90d"``)."""
+    from prefcal.preferences import stage
+
+    paths = checked_feature_paths(shard_dir, params)
+    kw = {
+        k: v
+        for k, v in _counts_kwargs(params).items()
+        if k not in ("min_ms_played", "exclude_skips")
+    }
+    return {
+        stage.window_label(w): ContextCounts.from_frame(
+            pd.read_parquet(paths[f"counts_{stage.window_label(w)}"]), **kw
+        )
+        for w in params.windows
+    }
+
+
 def read_shard_features(
     shard_dirs: Sequence[str | Path], params: PreferenceParams
 ) -> ShardFeatures:
@@ -178,25 +207,12 @@ def read_shard_features(
     if not shard_dirs:
         raise ValueError("no shard feature folders given")
     windows, descriptors, counts = [], [], {stage.window_label(w): [] for w in params.windows}
-    kw = _counts_kwargs(params)
     for d in shard_dirs:
-        paths = shard_feature_paths(d, params)
-        missing = [str(p) for p in paths.values() if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(f"missing preference feature file(s): {', '.join(missing)}")
+        paths = checked_feature_paths(d, params)
         windows.append(pd.read_parquet(paths["user_windows"]))
         descriptors.append(pd.read_parquet(paths["descriptors"]))
-        for label in counts:
-            counts[label].append(
-                ContextCounts.from_frame(
-                    pd.read_parquet(paths[f"counts_{label}"]),
-                    hour_blocks=kw["hour_blocks"],
-                    types=kw["types"],
-                    device_classes=kw["device_classes"],
-                    timezone=kw["timezone"],
-                    time_column=kw["time_column"],
-                )
-            )
+        for label, c in read_shard_counts(d, params).items():
+            counts[label].append(c)
 
     def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
         frame = pd.concat(frames, ignore_index=True)

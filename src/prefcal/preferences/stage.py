@@ -39,7 +39,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,12 @@ from prefcal.preferences.context import (
 )
 from prefcal.preferences.descriptors import entropy_bits, user_descriptors
 from prefcal.preferences.params import PreferenceParams
-from prefcal.preferences.profile_error import CELL_KEYS, _cell_distances
+from prefcal.preferences.profile_error import (
+    CELL_KEYS,
+    _cell_index,
+    _wide,
+    js_distance_rows,
+)
 from prefcal.preferences.streams import MS_PER_DAY
 from prefcal.preferences.windows import taste_window_features, window_features
 
@@ -78,8 +84,13 @@ __all__ = [
     "habitual_user",
     "output_paths",
     "profile_error_latex_frame",
+    "ProfileErrorSums",
+    "ProfileSummary",
+    "profile_error_from_sums",
+    "profile_error_sums",
     "profile_error_table",
     "stage_macros",
+    "static_estimates",
     "taste_entropy_order",
     "user_windows",
     "window_streams",
@@ -212,11 +223,11 @@ def estimate_profiles(
     return profiles_from_features(user_windows(streams, t, params), counts, params)
 
 
-def profiles_from_features(
-    windows: pd.DataFrame, counts: Mapping[str, ContextCounts], params: PreferenceParams
-) -> tuple[dict[str, pd.DataFrame], dict[str, ContextProfiles]]:
-    """:func:`estimate_profiles` from the per-user summaries: the window features of every user
-    (``user_windows``, sorted by participant) and the context counts of every window."""
+def static_estimates(windows: pd.DataFrame, params: PreferenceParams) -> dict[str, pd.DataFrame]:
+    """The static estimates of every user, ``{label: users x types shares}`` for every window
+    and half-life (a user without streams there gets the pooled mix of all users, weighted by
+    their streams), plus ``population`` (that pooled mix of the longest window, for everybody).
+    ``windows``: the window features of every user (``user_windows``, sorted by participant)."""
     types = list(params.types)
     feats = windows.set_index("participant_id")
     static: dict[str, pd.DataFrame] = {}
@@ -234,22 +245,200 @@ def profiles_from_features(
             static["population"] = pd.DataFrame(
                 np.broadcast_to(pop, shares.shape).copy(), index=feats.index, columns=types
             )
+    return static
+
+
+def profiles_from_features(
+    windows: pd.DataFrame, counts: Mapping[str, ContextCounts], params: PreferenceParams
+) -> tuple[dict[str, pd.DataFrame], dict[str, ContextProfiles]]:
+    """:func:`estimate_profiles` from the per-user summaries: the window features of every user
+    (``user_windows``, sorted by participant) and the context counts of every window."""
     context = {
         window_label(w): profiles_from_counts(counts[window_label(w)], params.shrinkage)
         for w in params.windows
     }
-    return static, context
+    return static_estimates(windows, params), context
 
 
-def _static_cells(shares: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """Tidy estimate table on the truth's cells: every cell of a user gets the user's mix."""
+def _static_cells(
+    shares: pd.DataFrame, truth: pd.DataFrame, fallback: pd.Series | None = None
+) -> pd.DataFrame:
+    """Tidy estimate table on the truth's cells: every cell of a user gets the user's mix (a
+    user without a row gets ``fallback``, by default the mean mix of ``shares``' users)."""
     keys = truth[[*CELL_KEYS, "content_type"]]
     long = shares.stack()
     long.index = long.index.set_names(["participant_id", "content_type"])
     idx = pd.MultiIndex.from_arrays([keys["participant_id"], keys["content_type"]])
     est = long.reindex(idx).to_numpy()
-    fallback = shares.mean(axis=0).reindex(keys["content_type"]).to_numpy()
-    return keys.assign(est=np.where(np.isnan(est), fallback, est))
+    mean_mix = shares.mean(axis=0) if fallback is None else fallback
+    fill = mean_mix.reindex(keys["content_type"]).to_numpy()
+    return keys.assign(est=np.where(np.isnan(est), fill, est))
+
+
+def _error_rows(
+    static: Mapping[str, pd.DataFrame], context: Mapping[str, Any], ref_label: str
+) -> list[tuple[str, str, bool, Any, str]]:
+    """``(estimator, window, uses_context, profiles or None, kind)`` of every estimator."""
+    rows: list[tuple[str, str, bool, Any, str]] = [("population", ref_label, False, None, "")]
+    rows += [("static", lab, False, None, "") for lab in static if lab != "population"]
+    rows += [("static, shrunk", lab, False, prof, "prior") for lab, prof in context.items()]
+    rows += [("context, raw", lab, True, prof, "raw") for lab, prof in context.items()]
+    rows += [("context, shrunk", lab, True, prof, "shrunk") for lab, prof in context.items()]
+    return rows
+
+
+@dataclass
+class ProfileErrorSums:
+    """Per user, the sufficient statistics of :func:`profile_error_table`: the number of truth
+    cells ``n_cells[u]`` and, for every estimator ``e`` (``rows``), the sums over the user's cells
+    of the distance ``dist[u, e]``, of ``d_e - d_static`` (``vs_static``) and of
+    ``d_e - d_shrunk`` (``vs_shrunk``), with the static and shrunk static estimators of the
+    longest window as references. Users are sorted by id; shards are stacked with :meth:`concat`.
+    """
+
+    users: np.ndarray
+    n_cells: np.ndarray
+    rows: list[tuple[str, str, bool]]
+    dist: np.ndarray
+    vs_static: np.ndarray
+    vs_shrunk: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: Sequence[ProfileErrorSums]) -> ProfileErrorSums:
+        """The sums of disjoint user sets, users sorted by id."""
+        if not parts:
+            raise ValueError("no profile-error sums to concatenate")
+        if any(p.rows != parts[0].rows for p in parts[1:]):
+            raise ValueError("profile-error sums of different estimators")
+        users = np.concatenate([p.users for p in parts])
+        if pd.Index(users).has_duplicates:
+            raise ValueError("a participant appears in two shards' profile-error sums")
+        order = np.argsort(users, kind="stable")
+
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])[order]
+
+        return cls(
+            users[order], cat("n_cells"), parts[0].rows, cat("dist"), cat("vs_static"),
+            cat("vs_shrunk"),
+        )  # fmt: skip
+
+
+def profile_error_sums(
+    static: Mapping[str, pd.DataFrame],
+    context: Mapping[str, ContextProfiles],
+    truth: pd.DataFrame,
+    *,
+    params: PreferenceParams,
+    static_fallback: Mapping[str, pd.Series] | None = None,
+) -> ProfileErrorSums:
+    """The :class:`ProfileErrorSums` of the truth's users. ``static_fallback``: per static
+    label, the mix of a user missing from ``static`` (default: the mean of ``static``'s users,
+    see :func:`_static_cells`).
+
+    The distances are those of :func:`prefcal.preferences.profile_error._cell_distances` (the
+    same numbers, tested), with the truth pivoted and its users matched once for every estimator.
+    """
+    ref_label = window_label(max(params.windows))
+    rows = _error_rows(static, context, ref_label)
+    prof_types = list(next(iter(context.values())).types) if context else list(params.types)
+    # the static estimates' tables carry the truth's types, which the pivot sorts
+    static_types = sorted(set(truth["content_type"]))
+    t_prof = _wide(truth, "share", prof_types, "truth")
+    keys = t_prof.index.to_frame(index=False)
+    t_static = t_prof.reindex(columns=static_types, fill_value=0.0).to_numpy()
+    if set(truth["content_type"]) - set(prof_types):
+        t_static = _wide(truth, "share", static_types, "truth").to_numpy()
+    t_prof_arr = t_prof.to_numpy()
+    codes, users = pd.factorize(keys["participant_id"])
+    users = pd.Index(np.asarray(users, dtype=object))
+    n_u = len(users)
+    cell_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    dist: dict[tuple[str, str], np.ndarray] = {}
+    for estimator, label, _, prof, kind in rows:
+        if prof is None:
+            key = "population" if estimator == "population" else label
+            shares = static[key]
+            fb = shares.mean(axis=0) if static_fallback is None else static_fallback[key]
+            mix = shares.reindex(index=users, columns=static_types).to_numpy(dtype=np.float64)
+            fill = fb.reindex(static_types).to_numpy(dtype=np.float64)
+            mix = np.where(np.isnan(mix), fill[None, :], mix)
+            d = js_distance_rows(t_static, mix[codes])
+        else:
+            if cell_index is None:
+                cell_index = _cell_index(keys, prof)
+            b, w, dc = cell_index
+            urow = prof.users.get_indexer(users)[codes]
+            d = js_distance_rows(t_prof_arr, prof.lookup_rows(urow, b, w, dc, kind=kind))
+        dist[(estimator, label)] = d
+    ref_static = dist[("static", ref_label)]
+    ref_shrunk = dist[("static, shrunk", ref_label)]
+
+    def per_user(x: np.ndarray) -> np.ndarray:
+        return np.bincount(codes, weights=x, minlength=n_u)
+
+    cols = [dist[(e, lab)] for e, lab, *_ in rows]
+    return ProfileErrorSums(
+        users=np.asarray(users, dtype=object),
+        n_cells=np.bincount(codes, minlength=n_u).astype(np.float64),
+        rows=[(e, lab, uses) for e, lab, uses, *_ in rows],
+        dist=np.column_stack([per_user(d) for d in cols]),
+        vs_static=np.column_stack([per_user(d - ref_static) for d in cols]),
+        vs_shrunk=np.column_stack([per_user(d - ref_shrunk) for d in cols]),
+    )
+
+
+def profile_error_from_sums(
+    sums: ProfileErrorSums,
+    *,
+    n_bootstrap: int,
+    seed: int,
+    population: str,
+    level: float = 0.95,
+    chunk: int = 64,
+) -> pd.DataFrame:
+    """Rows of :data:`ERROR_COLUMNS` from per-user sums (see :func:`profile_error_table`).
+
+    Replicate ``r`` of the bootstrap draws user multiplicities ``w_r ~ Multinomial(U, 1/U)``
+    (users sorted by id) and its statistic is ``sum_u w_ru s_u / sum_u w_ru n_u``; the draws are
+    generated ``chunk`` replicates at a time (the same draws as one ``(n_bootstrap, U)`` call),
+    so memory is ``chunk x U`` whatever ``n_bootstrap``. (The matrix products' rounding depends on
+    the block shape: a different ``chunk`` changes the statistics in the last bits.)
+    """
+    n_u = sums.users.size
+    n_rows = len(sums.rows)
+    total_cells = float(sums.n_cells.sum())
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
+    both = np.column_stack([sums.vs_static, sums.vs_shrunk])  # (U, 2 x estimators)
+    stats = np.empty((n_bootstrap, 2 * n_rows))
+    for start in range(0, n_bootstrap, chunk):
+        size = min(chunk, n_bootstrap - start)
+        draws = rng.multinomial(n_u, np.full(n_u, 1.0 / n_u), size=size).astype(np.float64)
+        stats[start : start + size] = (draws @ both) / (draws @ sums.n_cells)[:, None]
+    stats_static, stats_shrunk = stats[:, :n_rows], stats[:, n_rows:]
+    q = [(1.0 - level) / 2.0, 1.0 - (1.0 - level) / 2.0]
+    out = []
+    for j, (estimator, label, uses_context) in enumerate(sums.rows):
+        lo, hi = np.quantile(stats_static[:, j], q)
+        lo2, hi2 = np.quantile(stats_shrunk[:, j], q)
+        out.append(
+            {
+                "population": population,
+                "estimator": estimator,
+                "window": label,
+                "uses_context": uses_context,
+                "error": float(sums.dist[:, j].sum() / total_cells),
+                "diff_vs_static": float(sums.vs_static[:, j].sum() / total_cells),
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+                "diff_vs_shrunk": float(sums.vs_shrunk[:, j].sum() / total_cells),
+                "shrunk_ci_low": float(lo2),
+                "shrunk_ci_high": float(hi2),
+                "n_users": int(n_u),
+                "n_cells": int(total_cells),
+            }
+        )
+    return pd.DataFrame(out, columns=list(ERROR_COLUMNS))
 
 
 def profile_error_table(
@@ -270,67 +459,13 @@ def profile_error_table(
     paired percentile bootstrap CI over users exactly as
     :func:`prefcal.preferences.paired_bootstrap_profile_error` computes it (``params.n_bootstrap``
     resamples of users drawn once from a generator seeded by ``seed``, the same for every row).
-    Each estimator's cell distances are computed once.
+    It is :func:`profile_error_from_sums` of :func:`profile_error_sums`, the form a study
+    combines shard by shard (:mod:`prefcal.preferences.combine`).
     """
-    ref_label = window_label(max(params.windows))
-    rows: list[tuple[str, str, bool, Any, str]] = [("population", ref_label, False, None, "")]
-    rows += [("static", lab, False, None, "") for lab in static if lab != "population"]
-    rows += [("static, shrunk", lab, False, prof, "prior") for lab, prof in context.items()]
-    rows += [("context, raw", lab, True, prof, "raw") for lab, prof in context.items()]
-    rows += [("context, shrunk", lab, True, prof, "shrunk") for lab, prof in context.items()]
-    dist: dict[tuple[str, str], np.ndarray] = {}
-    keys = None
-    for estimator, label, _, prof, kind in rows:
-        if prof is None:
-            key = "population" if estimator == "population" else label
-            est: Any = _static_cells(static[key], truth)
-        else:
-            est = prof
-        cells = _cell_distances(est, truth, share_col="share", est_col="est", kind=kind or "shrunk")
-        if keys is None:
-            keys = cells["participant_id"].to_numpy()
-        dist[(estimator, label)] = cells["js_distance"].to_numpy()
-    codes, users = pd.factorize(pd.Series(keys))
-    n_u = len(users)
-    n_cells = np.bincount(codes, minlength=n_u).astype(np.float64)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
-    draws = rng.multinomial(n_u, np.full(n_u, 1.0 / n_u), size=params.n_bootstrap).astype(
-        np.float64
+    sums = profile_error_sums(static, context, truth, params=params)
+    return profile_error_from_sums(
+        sums, n_bootstrap=params.n_bootstrap, seed=seed, population=population, level=level
     )
-    denom = draws @ n_cells
-    q = [(1.0 - level) / 2.0, 1.0 - (1.0 - level) / 2.0]
-
-    def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-        diff = a - b
-        stats = (draws @ np.bincount(codes, weights=diff, minlength=n_u)) / denom
-        lo, hi = np.quantile(stats, q)
-        return float(diff.mean()), float(lo), float(hi)
-
-    ref_static = dist[("static", ref_label)]
-    ref_shrunk = dist[("static, shrunk", ref_label)]
-    out = []
-    for estimator, label, uses_context, _, _ in rows:
-        d = dist[(estimator, label)]
-        diff, lo, hi = paired(d, ref_static)
-        diff2, lo2, hi2 = paired(d, ref_shrunk)
-        out.append(
-            {
-                "population": population,
-                "estimator": estimator,
-                "window": label,
-                "uses_context": uses_context,
-                "error": float(d.mean()),
-                "diff_vs_static": diff,
-                "ci_low": lo,
-                "ci_high": hi,
-                "diff_vs_shrunk": diff2,
-                "shrunk_ci_low": lo2,
-                "shrunk_ci_high": hi2,
-                "n_users": int(n_u),
-                "n_cells": int(d.size),
-            }
-        )
-    return pd.DataFrame(out, columns=list(ERROR_COLUMNS))
 
 
 def profile_error_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Latex]]:
@@ -388,6 +523,28 @@ def write_profile_error(table: pd.DataFrame, csv_path: str | Path, tex_path: str
         encoding="utf-8",
         newline="\n",
     )
+
+
+@dataclass(frozen=True)
+class ProfileSummary:
+    """The numbers of the reference window's profiles that the paper quotes: the two prior
+    strengths, the number of observed user x context cells and the median streams of one."""
+
+    alpha_user: float
+    alpha_context: float
+    n_observed_cells: int
+    median_cell_streams: float
+
+    @classmethod
+    def of(cls, profiles: ContextProfiles) -> ProfileSummary:
+        """From profiles held in memory."""
+        tot = profiles.cell_counts.sum(axis=-1)
+        return cls(
+            alpha_user=profiles.alpha_user,
+            alpha_context=profiles.alpha_context,
+            n_observed_cells=int((tot > 0).sum()),
+            median_cell_streams=float(np.median(tot[tot > 0])),
+        )
 
 
 def block_profiles(profiles: ContextProfiles, kind: str = "shrunk") -> np.ndarray:
@@ -544,7 +701,7 @@ def stage_macros(
     params: PreferenceParams,
     t_eval: pd.Timestamp,
     descriptors: pd.DataFrame,
-    profiles: ContextProfiles,
+    profiles: ContextProfiles | ProfileSummary,
     errors: pd.DataFrame | None = None,
     populations: Mapping[str, str] | None = None,
     context0_profiles: ContextProfiles | None = None,
@@ -559,6 +716,8 @@ def stage_macros(
     """
     ws = [int(w) if float(w).is_integer() else w for w in params.windows]
     ref = window_label(max(params.windows))
+    if isinstance(profiles, ContextProfiles):
+        profiles = ProfileSummary.of(profiles)
     m: dict[str, Any] = {
         "PrefNUsers": format_int(len(descriptors)),
         "PrefEvalDate": Latex(t_eval.strftime("%Y-%m-%d")),
@@ -569,10 +728,8 @@ def stage_macros(
         "PrefShrinkage": latex_escape(params.shrinkage.replace("_", " ")),
         "PrefAlphaUser": _alpha_text(profiles.alpha_user),
         "PrefAlphaContext": _alpha_text(profiles.alpha_context),
-        "PrefNObservedCells": format_int(int((profiles.cell_counts.sum(axis=-1) > 0).sum())),
-        "PrefMedianCellStreams": format_int(
-            int(np.median(profiles.cell_counts.sum(axis=-1)[profiles.cell_counts.sum(-1) > 0]))
-        ),
+        "PrefNObservedCells": format_int(profiles.n_observed_cells),
+        "PrefMedianCellStreams": format_int(int(profiles.median_cell_streams)),
         "PrefBootstrap": format_int(params.n_bootstrap),
         "PrefCILevel": format_percent(level, 0),
     }

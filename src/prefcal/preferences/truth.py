@@ -36,6 +36,7 @@ from prefcal.simulate import model
 
 __all__ = [
     "expected_streams",
+    "load_truth_of",
     "load_truth_users",
     "true_context_profiles",
     "true_hourly_mix",
@@ -64,6 +65,27 @@ def load_truth_users(
     names = lookup.reindex(params.user_index).to_numpy(dtype=object)
     ids = np.array([study_id(str(f), int(seed)) for f in names], dtype=object)
     return params, ids
+
+
+def load_truth_of(
+    participants: Sequence[str], truth_dirs: Sequence[str | Path], seed: int
+) -> model.UserParams:
+    """The user parameters of ``participants`` (study ids, in that order), reading the truth
+    shards ``truth_dirs`` one at a time (only one shard's users in memory)."""
+    want = list(participants)
+    rows: dict[str, model.UserParams] = {}
+    for d in dict.fromkeys(Path(x) for x in truth_dirs):
+        params, ids = load_truth_users([d], seed)
+        for u in want:
+            hit = np.flatnonzero(ids == u)
+            if u not in rows and hit.size:
+                rows[u] = params.take(hit[:1])
+        if len(rows) == len(set(want)):
+            break
+    missing = [u for u in want if u not in rows]
+    if missing:
+        raise ValueError(f"participant {missing[0]!r} is in none of the truth shards given")
+    return model.UserParams.concat([rows[u] for u in want])
 
 
 def expected_streams(params: model.UserParams, tau: float = 1.0) -> np.ndarray:
