@@ -138,3 +138,31 @@ def test_confusion_matrix_small():
     assert conf.matrix.shape == (5, 5) and int(conf.matrix.to_numpy().sum()) == 5
     assert conf.accuracy == 1.0 == conf.accuracy_merged
     assert np.trace(conf.matrix.to_numpy()) == 5
+
+
+def test_bootstrap_block_does_not_change_the_attribution():
+    study = simulate_snapshots(
+        SyntheticConfig(n_users=60, snapshots_per_user=6), "hist_90", 0.6, np.random.default_rng(8)
+    )
+    a = attribute_policy(study.data, 37, np.random.default_rng(1), block=250)
+    b = attribute_policy(study.data, 37, np.random.default_rng(1), block=1)  # one draw a block
+    cols = ["ll_ci_low", "ll_ci_high", "win_share"]
+    assert a.table[cols].to_numpy().tobytes() == b.table[cols].to_numpy().tobytes()
+    assert (a.margin_ci_low, a.margin_ci_high) == (b.margin_ci_low, b.margin_ci_high)
+    assert np.isfinite(a.table["ll_ci_low"]).all() and a.table["win_share"].sum() == 1.0
+
+
+def test_attribution_users_is_a_seeded_rule_on_ids():
+    from prefcal.rq.attribution import attribution_users
+    from prefcal.rq.subsample import ATTRIBUTION_STREAM, user_subsample
+
+    data = simulate_snapshots(
+        SyntheticConfig(n_users=30, snapshots_per_user=3), "hist_90", 0.5, np.random.default_rng(2)
+    ).data
+    assert attribution_users(data, 30, 7) is data and attribution_users(data, None, 7) is data
+    sub = attribution_users(data, 12, 7)
+    want = user_subsample(data.participant_ids, 12, 7, ATTRIBUTION_STREAM)
+    assert sub.n_users == 12 and sub.participant_ids.tolist() == want.tolist()
+    keep = np.isin(data.participant_ids[data.user], want)
+    np.testing.assert_array_equal(sub.counts, data.counts[keep])
+    assert attribution_users(data, 12, 8).participant_ids.tolist() != want.tolist()

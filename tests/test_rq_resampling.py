@@ -10,6 +10,7 @@ from prefcal.rq.resampling import (
     assignment_permutation_loop,
     assignment_permutation_test,
     assignment_statistic,
+    block_rows,
     bootstrap_mean,
     bootstrap_mean_loop,
     bootstrap_slope,
@@ -50,6 +51,27 @@ def test_block_size_does_not_change_results():
     pa = slope_permutation_test(x, y, 101, np.random.default_rng(1), block=10)
     pb = slope_permutation_test(x, y, 101, np.random.default_rng(1), block=1000)
     assert pa.p_value == pb.p_value and pa.p_value < 0.05
+
+
+def test_element_cap_bounds_blocks_without_changing_the_draws():
+    assert block_rows(500, 1_000) == 500  # small studies: the blocks they always had
+    assert block_rows(500, 100_000, 8_000_000) == 80
+    assert block_rows(500, 10**9, 8_000_000) == 1
+    x = np.random.default_rng(3).normal(size=300)
+    y = 0.5 * x + np.random.default_rng(4).normal(size=300)
+    a = bootstrap_mean(x, 57, np.random.default_rng(2), block=500)
+    b = bootstrap_mean(x, 57, np.random.default_rng(2), block=500, block_elements=900)  # 3 rows
+    assert a.replicates.tobytes() == b.replicates.tobytes()
+    s1 = bootstrap_slope(x, y, 57, np.random.default_rng(2))
+    s2 = bootstrap_slope(x, y, 57, np.random.default_rng(2), block_elements=301)  # 1 row
+    assert s1.replicates.tobytes() == s2.replicates.tobytes()
+    p1 = slope_permutation_test(x, y, 57, np.random.default_rng(5))
+    p2 = slope_permutation_test(x, y, 57, np.random.default_rng(5), block_elements=1_000)
+    assert p1.null.tobytes() == p2.null.tobytes()
+    f1 = sign_flip_test(x, 57, np.random.default_rng(6))
+    f2 = sign_flip_test(x, 57, np.random.default_rng(6), block_elements=1_000)
+    np.testing.assert_allclose(f1.null, f2.null, rtol=0, atol=1e-15)  # BLAS rounding only
+    assert f1.p_value == f2.p_value
 
 
 def test_assignment_statistic_identity_and_known_value():

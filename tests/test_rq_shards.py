@@ -28,6 +28,7 @@ from prefcal.rq.settings import RQSettings
 from prefcal.rq.shards import (
     SHARD_FILES,
     PopulationCounts,
+    read_rq_data,
     read_rq_snapshots,
     shard_plays,
     write_shard_summary,
@@ -132,6 +133,43 @@ def test_one_or_two_shards_give_the_same_snapshots(studies) -> None:
     np.testing.assert_array_equal(a.counts, b.counts)
     for name in a.targets:
         np.testing.assert_array_equal(a.targets[name], b.targets[name])
+
+
+def _assert_same_data(a, b) -> None:
+    """Two SnapshotData with the same arrays, to the bit."""
+    assert a.types == b.types
+    for name in ("participant_ids", "user", "snapshot_id", "time", "counts"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.shape == y.shape and (x.dtype == y.dtype or name == "snapshot_id"), name
+        assert x.tolist() == y.tolist(), name
+    assert a.targets.keys() == b.targets.keys() and a.extras.keys() == b.extras.keys()
+    for name in a.targets:
+        assert a.targets[name].tobytes() == b.targets[name].tobytes(), name
+
+
+def test_read_rq_data_is_the_validated_table_to_the_bit(studies) -> None:
+    for root, shards in studies.values():
+        old = snapshot_data(read_rq_snapshots(root / "rq", shards))
+        new = read_rq_data(root / "rq", shards)
+        _assert_same_data(new, old)
+        assert new.n_users == len(USERS) and new.n_snapshots == 4 * len(USERS)
+        assert np.isfinite(new.targets["popularity"]).all(axis=1).any()
+    _assert_same_data(
+        read_rq_data(studies["one"][0] / "rq", studies["one"][1]),
+        read_rq_data(studies["two"][0] / "rq", studies["two"][1]),
+    )
+
+
+def test_read_rq_data_rejects_a_participant_in_two_shards(studies, tmp_path: Path) -> None:
+    root, shards = studies["two"]
+    for s in shards:  # every shard = shard 000 again
+        src = root / "rq" / f"shard_{shards[0]}"
+        dst = tmp_path / "rq" / f"shard_{s}"
+        dst.mkdir(parents=True)
+        for name in SHARD_FILES:
+            (dst / name).write_bytes((src / name).read_bytes())
+    with pytest.raises(ValueError, match="is in two shards"):
+        read_rq_data(tmp_path / "rq", shards)
 
 
 def test_cli_writes_the_shard_files(studies, tmp_path: Path) -> None:

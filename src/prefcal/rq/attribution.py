@@ -79,7 +79,8 @@ import pandas as pd
 
 from prefcal.rq.contract import TARGETS, SnapshotData
 from prefcal.rq.divergence import smooth_target
-from prefcal.rq.resampling import bootstrap_indices
+from prefcal.rq.resampling import block_rows, bootstrap_indices
+from prefcal.rq.subsample import ATTRIBUTION_STREAM, user_subsample
 from prefcal.rq.synthetic import SyntheticConfig, simulate_snapshots
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "Attribution",
     "Confusion",
     "attribute_policy",
+    "attribution_users",
     "attribution_confusion",
     "calibrated_probs",
     "confusion_from_runs",
@@ -260,7 +262,9 @@ def attribute_policy(
 
     ``method``: ``combined`` (both model families), ``calibrated`` or ``level``; ``n_folds``:
     folds of users for the held-out log-likelihood. ``n_bootstrap = 0`` skips the bootstrap (CIs
-    and win shares NaN): what the confusion studies use.
+    and win shares NaN): what the confusion studies use. The bootstrap gathers at most ``block``
+    resamples, and at most :data:`prefcal.rq.resampling.BLOCK_ELEMENTS` (user, model) entries,
+    at a time (the sums over users do not depend on the block).
     """
     if method not in METHODS:
         raise ValueError(f"attribution method must be one of {METHODS}, got {method!r}")
@@ -327,8 +331,9 @@ def attribute_policy(
             raise ValueError("attribute_policy needs an rng when n_bootstrap > 0")
         reps = np.empty((n_bootstrap, ll_user.shape[1]))
         done = 0
+        rows_per_block = block_rows(block, n_u * ll_user.shape[1])  # (size, U, M) gathered
         while done < n_bootstrap:
-            size = min(block, n_bootstrap - done)
+            size = min(rows_per_block, n_bootstrap - done)
             idx = bootstrap_indices(rng, n_u, size)
             reps[done : done + size] = ll_user[idx].sum(axis=1) / items[idx].sum(axis=1)[:, None]
             done += size
@@ -363,6 +368,20 @@ def attribute_policy(
         n_items=int(round(n_items)),
         calibration=cal,
     )
+
+
+def attribution_users(data: SnapshotData, max_users: int | None, seed: int) -> SnapshotData:
+    """The snapshots the attribution is fitted on (config ``rq.attribution.max_users``): ``data``
+    itself when it has at most ``max_users`` users, else the snapshots of the seeded subsample
+    :func:`prefcal.rq.subsample.user_subsample` (stream
+    :data:`prefcal.rq.subsample.ATTRIBUTION_STREAM`; a rule on the sorted participant ids, the
+    same users whatever the shards). The held-out fits and the bootstrap hold several arrays per
+    snapshot, so a fixed number of users bounds their memory; tens of thousands of users already
+    pin the scores far below the margins between targets."""
+    if max_users is None or data.n_users <= int(max_users):
+        return data
+    ids = user_subsample(data.participant_ids, max_users, seed, ATTRIBUTION_STREAM)
+    return data.subset_users(np.searchsorted(data.participant_ids, ids))
 
 
 def confusion_from_runs(

@@ -55,16 +55,23 @@ def _check_pair(q: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, p
 
 
+#: rows per block of the row-wise functions (their temporaries stay a few MB whatever S is)
+ROW_BLOCK = 65_536
+
+
 def js_rows(q: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Row-wise JS(q_s, p_s) in bits; ``q`` may be counts; NaN where the ``p`` row is undefined.
 
-    ``q`` and ``p`` are (S, G) (one of them may be (G,)). Returns (S,).
+    ``q`` and ``p`` are (S, G) (one of them may be (G,)). Returns (S,). Computed in blocks of
+    :data:`ROW_BLOCK` rows (each row's value does not depend on the block).
     """
     q, p = _check_pair(q, p)
-    ok = np.isfinite(p).all(axis=1)
     out = np.full(q.shape[0], np.nan)
-    if ok.any():
-        out[ok] = js_divergence_rows(q[ok], p[ok], base=2)
+    for lo in range(0, q.shape[0], ROW_BLOCK):
+        qb, pb = q[lo : lo + ROW_BLOCK], p[lo : lo + ROW_BLOCK]
+        ok = np.isfinite(pb).all(axis=1)
+        if ok.any():
+            out[lo : lo + ROW_BLOCK][ok] = js_divergence_rows(qb[ok], pb[ok], base=2)
     return out
 
 
@@ -94,12 +101,16 @@ def multinomial_loglik_rows(counts: np.ndarray, p: np.ndarray, floor: float = 1e
 
 
 def entropy_bits_rows(p: np.ndarray) -> np.ndarray:
-    """Row-wise Shannon entropy ``H(p) = -sum_g p_g log2 p_g`` (0 log 0 = 0); NaN rows stay NaN."""
+    """Row-wise Shannon entropy ``H(p) = -sum_g p_g log2 p_g`` (0 log 0 = 0); NaN rows stay NaN.
+    Computed in blocks of :data:`ROW_BLOCK` rows."""
     p = np.atleast_2d(np.asarray(p, dtype=np.float64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log2(np.where(p > 0, p, 1.0)), 0.0)
-    h = terms.sum(axis=1)
-    return np.where(np.isfinite(p).all(axis=1), h, np.nan)
+    out = np.empty(p.shape[0])
+    for lo in range(0, p.shape[0], ROW_BLOCK):
+        pb = p[lo : lo + ROW_BLOCK]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(pb > 0, -pb * np.log2(np.where(pb > 0, pb, 1.0)), 0.0)
+        out[lo : lo + ROW_BLOCK] = np.where(np.isfinite(pb).all(axis=1), terms.sum(axis=1), np.nan)
+    return out
 
 
 def snapshot_divergences(data: SnapshotData, floor: float = 1e-3) -> pd.DataFrame:

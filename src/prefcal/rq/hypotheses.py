@@ -329,17 +329,23 @@ def h1_own_vs_other(
             0,
             "fewer than 3 users with a target",
         )
-    sub = data.subset_users(keep) if keep.size < data.n_users else data
-    n = sub.n_users
+    if keep.size < data.n_users:  # only the counts of the kept users' rows (no full subset copy)
+        remap = np.full(data.n_users, -1, dtype=np.intp)
+        remap[keep] = np.arange(keep.size)
+        rows = remap[data.user] >= 0
+        counts, user = data.counts[rows], remap[data.user[rows]]
+    else:
+        counts, user = data.counts, data.user
+    n, n_snap = int(keep.size), int(user.size)
     limit = H1_MATRIX_ELEMENTS if max_matrix_elements is None else int(max_matrix_elements)
     if n * n <= limit:
-        d = cross_js_matrix(sub.counts, sub.user, sub.n_users, pbar[keep])
+        d = cross_js_matrix(counts, user, n, pbar[keep])
         own = np.diag(d)
         other = (d.sum(axis=1) - own) / (n - 1)
         boot = bootstrap_mean(other - own, n_bootstrap, rng, level)
         test = assignment_permutation_test(d, n_permutations, rng, "greater")
     else:  # the same numbers without the (U, U) matrix (memory O(U K), K distinct slates)
-        w, j = cross_js_factors(sub.counts, sub.user, sub.n_users, pbar[keep])
+        w, j = cross_js_factors(counts, user, n, pbar[keep])
         row, own = factored_row_own(w, j)
         other = (row - own) / (n - 1)
         boot = bootstrap_mean(other - own, n_bootstrap, rng, level)
@@ -356,15 +362,11 @@ def h1_own_vs_other(
         "assignment_permutation",
         "greater",
         n,
-        sub.n_snapshots,
+        n_snap,
     )
     res.details = [
-        _detail(
-            "user_means", "D_own", estimate=float(own.mean()), n_users=n, n_obs=sub.n_snapshots
-        ),
-        _detail(
-            "user_means", "D_other", estimate=float(other.mean()), n_users=n, n_obs=sub.n_snapshots
-        ),
+        _detail("user_means", "D_own", estimate=float(own.mean()), n_users=n, n_obs=n_snap),
+        _detail("user_means", "D_other", estimate=float(other.mean()), n_users=n, n_obs=n_snap),
         _detail("user_means", "share_own_closer", estimate=float(np.mean(own < other)), n_users=n),
     ]
     return res

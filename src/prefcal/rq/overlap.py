@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from scipy import sparse
 
+from prefcal.rq.memory import release_freed_memory
 from prefcal.rq.subsample import user_subsample
 
 __all__ = ["OverlapMatrices", "h6_users", "overlap_matrices", "read_overlap_matrices"]
@@ -239,7 +240,10 @@ def read_overlap_matrices(
     seed: int = 0,
 ) -> OverlapMatrices:
     """:func:`overlap_matrices` of every shard's impressions, request times and streams, for the
-    users of :func:`h6_users` (only their rows are read)."""
+    users of :func:`h6_users` (only their rows are read). Its memory is bounded by ``max_users``;
+    on return the memory it freed is handed back to the system
+    (:func:`prefcal.rq.memory.release_freed_memory`), so that running it before the snapshot
+    arrays are loaded keeps the job's peak at the larger of the two, not their sum."""
     home_dir, data_dir = Path(home_dir), Path(data_dir)
     imp_paths = [home_dir / f"shard_{s}" / "impressions.parquet" for s in shards]
     for path in imp_paths:
@@ -273,7 +277,7 @@ def read_overlap_matrices(
             )
         )
     item_taste = pd.read_parquet(item_taste_path)
-    return overlap_matrices(
+    out = overlap_matrices(
         pd.concat(imp, ignore_index=True),
         pd.concat(req, ignore_index=True),
         pd.concat(streams, ignore_index=True),
@@ -281,3 +285,6 @@ def read_overlap_matrices(
         window_days,
         min_ms_played,
     )
+    del imp, req, streams, item_taste
+    release_freed_memory()  # the streams read here are freed: hand their memory back
+    return out

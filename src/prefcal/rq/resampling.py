@@ -2,9 +2,14 @@
 
 Every test draws its whole resampling design as one matrix from a seeded
 :class:`numpy.random.Generator` and evaluates the statistic for all draws with array operations, in
-blocks of rows to bound memory; the block size never changes the result. The draws are defined so
-that a plain loop that makes the same calls one draw at a time gets the same numbers (the
-``*_loop`` references below, used by the tests and by ``bench/rq.py`` as the naive baseline):
+blocks of rows to bound memory: at most ``block`` draws and ``block_elements`` entries per block
+(:data:`BLOCK_ELEMENTS`, 16 MB of float64; :data:`SIGN_FLIP_BLOCK_ELEMENTS` for the sign flips), so
+memory does not grow with the users. The block size never changes the draws, nor the statistics
+except for the matrix-vector product of the sign flips, whose last bits BLAS may round differently
+with the number of rows: their cap keeps the ``block`` rows they always had up to 16,000 users.
+The draws are defined so that a plain loop that makes the same calls one draw at a time gets the
+same numbers (the ``*_loop`` references below, used by the tests and by ``bench/rq.py`` as the
+naive baseline):
 
 * a permutation of ``n`` users = ``argsort`` of ``n`` uniform draws (``rng.random(n)``);
 * a bootstrap resample = ``floor(n * u)`` for ``n`` uniforms ``u`` (indices with replacement);
@@ -30,6 +35,7 @@ __all__ = [
     "assignment_permutation_test",
     "assignment_permutation_test_factored",
     "assignment_statistic",
+    "block_rows",
     "bootstrap_indices",
     "bootstrap_mean",
     "bootstrap_mean_loop",
@@ -45,6 +51,10 @@ __all__ = [
 
 ALTERNATIVES = ("greater", "less", "two-sided")
 DEFAULT_BLOCK = 500
+#: at most this many entries per block of draws (``block`` rows x ``n`` users)
+BLOCK_ELEMENTS = 2_000_000
+#: the cap of :func:`sign_flip_test` (its BLAS product rounds with the block: 500 rows x 16,000)
+SIGN_FLIP_BLOCK_ELEMENTS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,12 @@ def permutation_p_value(observed: float, null: np.ndarray, alternative: str = "g
     return float((1 + hits) / (null.size + 1))
 
 
+def block_rows(block: int, width: int, block_elements: int = BLOCK_ELEMENTS) -> int:
+    """Draws per block: ``block``, fewer when ``block x width`` exceeds ``block_elements`` (never
+    below one)."""
+    return max(1, min(int(block), int(block_elements) // max(1, int(width))))
+
+
 def _blocks(n_draws: int, block: int):
     for start in range(0, n_draws, block):
         yield min(block, n_draws - start)
@@ -142,6 +158,7 @@ def assignment_permutation_test(
     rng: np.random.Generator,
     alternative: str = "greater",
     block: int = DEFAULT_BLOCK,
+    block_elements: int = BLOCK_ELEMENTS,
 ) -> PermutationResult:
     """Permutation test of H1: shuffle the user <-> target assignment (all n! equally likely).
 
@@ -154,7 +171,7 @@ def assignment_permutation_test(
     observed = float(assignment_statistic(d))
     null = np.empty(b)
     done = 0
-    for size in _blocks(b, block):
+    for size in _blocks(b, block_rows(block, d.shape[0], block_elements)):
         perm = permutation_indices(rng, d.shape[0], size)
         null[done : done + size] = assignment_statistic(d, perm)
         done += size
@@ -263,6 +280,7 @@ def sign_flip_test(
     rng: np.random.Generator,
     alternative: str = "greater",
     block: int = DEFAULT_BLOCK,
+    block_elements: int = SIGN_FLIP_BLOCK_ELEMENTS,
 ) -> PermutationResult:
     """Sign-flip test of ``mean(x) = 0`` for per-user paired differences ``x`` (NaN dropped).
 
@@ -276,7 +294,7 @@ def sign_flip_test(
     observed = float(x.mean())
     null = np.empty(b)
     done = 0
-    for size in _blocks(b, block):
+    for size in _blocks(b, block_rows(block, x.size, block_elements)):
         null[done : done + size] = sign_flips(rng, x.size, size) @ x / x.size
         done += size
     return PermutationResult(
@@ -319,6 +337,7 @@ def bootstrap_mean(
     rng: np.random.Generator,
     level: float = 0.95,
     block: int = DEFAULT_BLOCK,
+    block_elements: int = BLOCK_ELEMENTS,
 ) -> BootstrapResult:
     """Bootstrap over users of ``mean(x)`` (NaN dropped first), percentile CI at ``level``."""
     b = _check_count(n_bootstrap, "n_bootstrap")
@@ -327,7 +346,7 @@ def bootstrap_mean(
         return BootstrapResult(float("nan"), float("nan"), float("nan"), level, np.empty(0))
     reps = np.empty(b)
     done = 0
-    for size in _blocks(b, block):
+    for size in _blocks(b, block_rows(block, x.size, block_elements)):
         reps[done : done + size] = x[bootstrap_indices(rng, x.size, size)].mean(axis=1)
         done += size
     lo, hi = _percentile_ci(reps, level)
@@ -380,6 +399,7 @@ def bootstrap_slope(
     rng: np.random.Generator,
     level: float = 0.95,
     block: int = DEFAULT_BLOCK,
+    block_elements: int = BLOCK_ELEMENTS,
 ) -> BootstrapResult:
     """Pairs bootstrap over users of the OLS slope of ``y`` on ``x`` (rows with NaN dropped)."""
     b = _check_count(n_bootstrap, "n_bootstrap")
@@ -388,7 +408,7 @@ def bootstrap_slope(
         return BootstrapResult(float("nan"), float("nan"), float("nan"), level, np.empty(0))
     reps = np.empty(b)
     done = 0
-    for size in _blocks(b, block):
+    for size in _blocks(b, block_rows(block, x.size, block_elements)):
         idx = bootstrap_indices(rng, x.size, size)
         reps[done : done + size] = _slope_rows(x[idx], y[idx])
         done += size
@@ -403,6 +423,7 @@ def slope_permutation_test(
     rng: np.random.Generator,
     alternative: str = "two-sided",
     block: int = DEFAULT_BLOCK,
+    block_elements: int = BLOCK_ELEMENTS,
 ) -> PermutationResult:
     """Permutation test of ``slope = 0``: shuffle ``x`` across users (exact under independence)."""
     b = _check_count(n_permutations, "n_permutations")
@@ -412,7 +433,7 @@ def slope_permutation_test(
     observed = float(_slope_rows(x, y))
     null = np.empty(b)
     done = 0
-    for size in _blocks(b, block):
+    for size in _blocks(b, block_rows(block, x.size, block_elements)):
         perm = permutation_indices(rng, x.size, size)
         null[done : done + size] = _slope_rows(x[perm], np.broadcast_to(y, perm.shape))
         done += size

@@ -54,6 +54,7 @@ class RQSettings:
     h6_max_users: int = 2000
     mixed_max_users: int = 2000
     home_max_users: int = 2000
+    attribution_max_users: int = 20000
     null_study: NullSettings = field(default_factory=NullSettings)
     power: PowerSettings = field(default_factory=PowerSettings)
 
@@ -91,6 +92,7 @@ class RQSettings:
             h6_max_users=int(rq.get("h6", {}).get("max_users", 2000)),
             mixed_max_users=int(rq.get("mixed_max_users", 2000)),
             home_max_users=int(rq["attribution"].get("home_max_users", 2000)),
+            attribution_max_users=int(rq["attribution"].get("max_users", 20000)),
             null_study=NullSettings(
                 n_replications=int(null["n_replications"]),
                 n_users=int(null["n_users"]),

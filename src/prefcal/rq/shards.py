@@ -17,7 +17,15 @@ of them in one job makes its memory grow with the study. Here:
   - ``type_totals.parquet``: one row, ``n_<type>`` = the sum over the shard's participants of
     their profile-period counts (``participants.parquet``).
 
-* :func:`read_rq_snapshots` (the notebook) concatenates the shards' ``snapshots.parquet`` in shard
+* :func:`read_rq_data` (the notebook) gives the same table already validated as
+  :class:`prefcal.rq.contract.SnapshotData`, ``snapshot_data(read_rq_snapshots(...))`` to the
+  bit, without ever holding the whole table as a DataFrame or a Python string per row: a first
+  pass reads only the shards' participant ids, request times and plays (the popularity counts
+  need every shard), a second validates one shard at a time
+  (:func:`prefcal.rq.contract.snapshot_data`) and writes its rows into preallocated arrays
+  (participants are disjoint across shards). Its peak: the arrays of the result (``S`` rows x
+  (3 counts + 15 targets) float64, user, time, fixed-width snapshot id) plus one shard's rows.
+* :func:`read_rq_snapshots` concatenates the shards' ``snapshots.parquet`` in shard
   order and adds the population targets: the global mix ``sum_shards n_g / sum_shards,g n_g`` and
   the popularity shares from the counts
   ``c_g(t) = sum_shards #{plays of type g with t - P days <= ts_ms < t}``, accumulated one shard's
@@ -38,6 +46,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from prefcal.rq.contract import TARGETS, SnapshotData, snapshot_data
+from prefcal.rq.memory import release_freed_memory
 from prefcal.rq.snapshots import (
     MS_DAY,
     STREAM_COLUMNS,
@@ -51,6 +61,7 @@ from prefcal.simulate.model import CONTENT_TYPES
 __all__ = [
     "SHARD_FILES",
     "PopulationCounts",
+    "read_rq_data",
     "read_rq_snapshots",
     "shard_plays",
     "write_shard_summary",
@@ -147,6 +158,124 @@ def write_shard_summary(
     return {"snapshots": len(base), "plays": len(plays), "participants": len(parts)}
 
 
+def _summary_dirs(rq_dir: str | Path, shards: Sequence[str]) -> list[Path]:
+    dirs = [Path(rq_dir) / f"shard_{s}" for s in shards]
+    for d in dirs:
+        for name in SHARD_FILES:
+            if not (d / name).exists():
+                raise FileNotFoundError(f"{d / name} is missing (run `prefcal rq snapshots`)")
+    if not dirs:
+        raise ValueError("reading the rq summaries needs at least one shard")
+    return dirs
+
+
+def _fixed_mix(dirs: Sequence[Path], types: Sequence[str]) -> np.ndarray:
+    """The global mix ``sum_shards n_g / sum_shards,g n_g`` of the shards' ``type_totals``."""
+    cols = [f"n_{t}" for t in types]
+    total = sum(
+        pd.read_parquet(d / "type_totals.parquet", columns=cols).to_numpy(np.int64)[0] for d in dirs
+    )
+    total = np.asarray(total, dtype=np.float64)
+    if total.sum() <= 0:
+        raise ValueError("participants table: no stream of any type in the profile period")
+    return total / total.sum()
+
+
+def _shard_users(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One shard's sorted participant ids, their request counts, the request times ``t_ms``
+    (file order) and the longest snapshot id."""
+    cols = pd.read_parquet(path, columns=["participant_id", "snapshot_id", T_MS])
+    ids, n = np.unique(cols["participant_id"].astype(str).to_numpy(), return_counts=True)
+    width = int(cols["snapshot_id"].astype(str).str.len().max()) if len(cols) else 1
+    return ids, n, cols[T_MS].to_numpy(dtype=np.int64), width
+
+
+def read_rq_data(
+    rq_dir: str | Path,
+    shards: Sequence[str],
+    popularity_days: int = 28,
+    types: Sequence[str] = CONTENT_TYPES,
+    verbose: bool = False,
+) -> SnapshotData:
+    """``snapshot_data(read_rq_snapshots(rq_dir, shards, popularity_days, types))``, the same
+    numbers to the bit, made shard by shard (module docstring); ``snapshot_id`` is a fixed-width
+    unicode array (the same strings without a Python object per row).
+
+    Pass 1 reads each shard's participant ids and request times: the population targets
+    (:class:`PopulationCounts` over the concatenated times, as in :func:`read_rq_snapshots`) and
+    the layout of the result (participants sorted over all shards, each one's rows a contiguous
+    block). Pass 2 validates one shard at a time (:func:`prefcal.rq.contract.snapshot_data`:
+    rows sorted by participant, time, snapshot id; targets renormalised row by row) and writes its
+    rows into their blocks of the preallocated arrays. Participants must be disjoint across shards
+    (a shard is a set of users); shards without requests are skipped. Peak: the result plus the
+    population counts plus one shard.
+    """
+    t0 = time.perf_counter()
+    dirs = _summary_dirs(rq_dir, shards)
+    fixed = _fixed_mix(dirs, types)
+    ids, n_rows, t_ms, width = zip(
+        *(_shard_users(d / "snapshots.parquet") for d in dirs), strict=True
+    )
+    bounds = np.cumsum([0] + [t.size for t in t_ms])
+    pop = PopulationCounts(np.concatenate(t_ms), popularity_days, len(types))
+    del t_ms
+    for d in dirs:  # one shard's plays in memory at a time
+        pop.add(pd.read_parquet(d / "plays.parquet"))
+    shares = pop.shares()
+    del pop
+    if bounds[-1] == 0:
+        raise ValueError(f"{rq_dir}: no shard has a logged request")
+
+    all_ids = np.concatenate(ids)
+    order = np.argsort(all_ids, kind="stable")
+    sorted_ids = all_ids[order]
+    dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
+    if dup.size:
+        raise ValueError(f"{rq_dir}: participant {sorted_ids[dup[0]]!r} is in two shards")
+    rank = np.empty(all_ids.size, dtype=np.intp)  # shard-order user -> sorted user
+    rank[order] = np.arange(all_ids.size)
+    start = np.zeros(all_ids.size + 1, dtype=np.intp)  # first row of each sorted user
+    start[1:] = np.cumsum(np.concatenate(n_rows)[order])
+    first_user = np.cumsum([0] + [i.size for i in ids])
+
+    n, g = int(bounds[-1]), len(types)
+    out = SnapshotData(
+        participant_ids=sorted_ids,
+        user=np.repeat(np.arange(sorted_ids.size, dtype=np.intp), np.diff(start)),
+        snapshot_id=np.empty(n, dtype=f"<U{max(width)}"),
+        time=np.empty(n, dtype="datetime64[ms]"),
+        types=tuple(types),
+        counts=np.empty((n, g)),
+        targets={name: np.empty((n, g)) for name in TARGETS},
+    )
+    for k, d in enumerate(dirs):
+        lo, hi = bounds[k], bounds[k + 1]
+        if hi == lo:
+            continue
+        path = d / "snapshots.parquet"
+        base = pd.read_parquet(path)
+        base.pop(T_MS)
+        part = snapshot_data(add_population_targets(base, fixed, shares[lo:hi], types), str(path))
+        del base
+        if part.types != out.types or not np.array_equal(part.participant_ids, ids[k]):
+            raise ValueError(f"{path}: types {part.types} or participants changed while reading")
+        if part.extras:
+            raise ValueError(f"{path}: unexpected extra columns {sorted(part.extras)}")
+        glob = rank[first_user[k] + part.user]  # sorted user of each row
+        within = np.arange(part.n_snapshots) - np.searchsorted(part.user, part.user)
+        dest = start[glob] + within
+        out.snapshot_id[dest] = part.snapshot_id
+        out.time[dest] = part.time
+        out.counts[dest] = part.counts
+        for name in TARGETS:
+            out.targets[name][dest] = part.targets[name]
+        del part
+    release_freed_memory()  # the shards' frames are freed: keep only the arrays resident
+    if verbose:
+        print(f"read_rq_data: {out.n_snapshots} rows in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
 def read_rq_snapshots(
     rq_dir: str | Path,
     shards: Sequence[str],
@@ -157,21 +286,8 @@ def read_rq_snapshots(
     """The snapshot table of every shard from the summaries under ``rq_dir/shard_NNN/`` (module
     docstring): the same table as :func:`prefcal.rq.snapshots.read_shard_snapshots`."""
     t0 = time.perf_counter()
-    dirs = [Path(rq_dir) / f"shard_{s}" for s in shards]
-    for d in dirs:
-        for name in SHARD_FILES:
-            if not (d / name).exists():
-                raise FileNotFoundError(f"{d / name} is missing (run `prefcal rq snapshots`)")
-    if not dirs:
-        raise ValueError("read_rq_snapshots needs at least one shard")
-    cols = [f"n_{t}" for t in types]
-    total = sum(
-        pd.read_parquet(d / "type_totals.parquet", columns=cols).to_numpy(np.int64)[0] for d in dirs
-    )
-    total = np.asarray(total, dtype=np.float64)
-    if total.sum() <= 0:
-        raise ValueError("participants table: no stream of any type in the profile period")
-    fixed = total / total.sum()
+    dirs = _summary_dirs(rq_dir, shards)
+    fixed = _fixed_mix(dirs, types)
     base = pd.concat([pd.read_parquet(d / "snapshots.parquet") for d in dirs], ignore_index=True)
     t_ms = base.pop(T_MS).to_numpy(dtype=np.int64)
     pop = PopulationCounts(t_ms, popularity_days, len(types))

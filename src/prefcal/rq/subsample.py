@@ -13,12 +13,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["HOME_VALIDATION_STREAM", "MIXED_STREAM", "user_subsample"]
+__all__ = ["ATTRIBUTION_STREAM", "HOME_VALIDATION_STREAM", "MIXED_STREAM", "user_subsample"]
 
 #: the random stream of the mixed models' user subsample (H3, H4 p-values)
 MIXED_STREAM = 62
 #: the random stream of the Home-log validation's user subsample
 HOME_VALIDATION_STREAM = 63
+#: the random stream of the policy attribution's user subsample
+ATTRIBUTION_STREAM = 64
 
 
 def user_subsample(
