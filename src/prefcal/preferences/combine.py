@@ -127,10 +127,7 @@ def read_user_tables(shard_dirs: Sequence[str | Path], params: PreferenceParams)
 
 
 def _take_counts(counts: ContextCounts, rows: np.ndarray) -> ContextCounts:
-    return ContextCounts(
-        counts.users[rows], counts.folds[rows], counts.types, counts.hour_blocks,
-        counts.device_classes, counts.classes, counts.timezone, counts.time_column,
-    )  # fmt: skip
+    return replace(counts, users=counts.users[rows], folds=counts.folds[rows])
 
 
 def _median_of_histogram(hist: np.ndarray) -> float:
