@@ -52,8 +52,9 @@ from prefcal.preferences.shards import checked_feature_paths, read_shard_counts
 from prefcal.preferences.stage import (
     ProfileErrorSums,
     ProfileSummary,
-    block_profiles,
+    example_candidates,
     profile_error_sums,
+    rank_examples,
     window_label,
 )
 
@@ -158,7 +159,6 @@ class StudyShrinkage:
     totals: dict[str, np.ndarray]
     alpha_user: dict[str, float]
     alpha_context: dict[str, float]
-    n_users: int
     n_estimation_users: int
     ref: str
     cell_histogram: np.ndarray
@@ -251,7 +251,6 @@ def estimate_shrinkage(
         totals=totals,
         alpha_user=alpha_user,
         alpha_context=alpha_context,
-        n_users=int(sum(u.size for u in window_users[ref])),
         n_estimation_users=n_est,
         ref=ref,
         cell_histogram=cell_hist,
@@ -377,36 +376,14 @@ def example_profiles(
     the reference-window profiles of those users only."""
     floor = shrink.median_user_streams
     candidates, kept = [], []
-    for i, profiles in _iter_profiles(users, shrink, params):
+    for _, profiles in _iter_profiles(users, shrink, params):
         prof = profiles[shrink.ref]
-        blocks = block_profiles(prof)[:, :, 0, :]
-        weight = prof.cell_counts[:, :, 0].sum(axis=(-1, -2))
-        tv = 0.5 * np.abs(blocks - prof.user_shrunk[:, None, :]).sum(axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            spread = (tv * weight).sum(axis=1) / weight.sum(axis=1)
-        total = prof.user_counts.sum(axis=1)
-        frame = pd.DataFrame(
-            {
-                "participant_id": np.asarray(prof.users, dtype=object),
-                "spread": spread,
-                "shard": i,
-                "row": np.arange(len(prof.users)),
-            }
-        )
-        frame = frame[(total >= floor) & np.isfinite(spread)]
-        frame = frame.sort_values(["spread", "participant_id"], ascending=[False, True]).head(n)
-        candidates.append(frame)
-        kept.append(_take_rows(prof, frame["row"].to_numpy()))
-    best = pd.concat(candidates, ignore_index=True)
-    best = best.sort_values(["spread", "participant_id"], ascending=[False, True]).head(n)
-    chosen = list(best["participant_id"])
+        frame = example_candidates(prof, floor, n)
+        candidates.append(frame.drop(columns="row"))
+        kept.append(take_profiles([(prof, frame["row"].to_numpy())]))
+    chosen = list(rank_examples(pd.concat(candidates, ignore_index=True), n)["participant_id"])
     sub = take_profiles([(p, np.arange(len(p.users))) for p in kept])
-    rows = sub.users.get_indexer(pd.Index(chosen, dtype=object))
-    return chosen, take_profiles([(sub, rows)])
-
-
-def _take_rows(prof: ContextProfiles, rows: np.ndarray) -> ContextProfiles:
-    return take_profiles([(prof, np.asarray(rows, dtype=np.int64))])
+    return chosen, take_profiles([(sub, sub.users.get_indexer(pd.Index(chosen, dtype=object)))])
 
 
 def profile_error_sums_by_shard(

@@ -80,6 +80,7 @@ __all__ = [
     "profiles_from_features",
     "window_label",
     "evaluation_time",
+    "example_candidates",
     "example_users",
     "habitual_user",
     "output_paths",
@@ -89,6 +90,7 @@ __all__ = [
     "profile_error_from_sums",
     "profile_error_sums",
     "profile_error_table",
+    "rank_examples",
     "stage_macros",
     "static_estimates",
     "taste_entropy_order",
@@ -344,12 +346,9 @@ def profile_error_sums(
     prof_types = list(next(iter(context.values())).types) if context else list(params.types)
     # the static estimates' tables carry the truth's types, which the pivot sorts
     static_types = sorted(set(truth["content_type"]))
-    t_prof = _wide(truth, "share", prof_types, "truth")
-    keys = t_prof.index.to_frame(index=False)
-    t_static = t_prof.reindex(columns=static_types, fill_value=0.0).to_numpy()
-    if set(truth["content_type"]) - set(prof_types):
-        t_static = _wide(truth, "share", static_types, "truth").to_numpy()
-    t_prof_arr = t_prof.to_numpy()
+    wide = _wide(truth, "share", list(dict.fromkeys([*prof_types, *static_types])), "truth")
+    keys = wide.index.to_frame(index=False)
+    t_prof_arr, t_static = wide[prof_types].to_numpy(), wide[static_types].to_numpy()
     codes, users = pd.factorize(keys["participant_id"])
     users = pd.Index(np.asarray(users, dtype=object))
     n_u = len(users)
@@ -456,9 +455,10 @@ def profile_error_table(
     ``error`` is the mean Jensen-Shannon distance (base 2) over the truth's cells;
     ``diff_vs_static`` = error - error of the static estimator of the longest window and
     ``diff_vs_shrunk`` = error - error of the shrunk static estimator of that window, each with a
-    paired percentile bootstrap CI over users exactly as
+    paired percentile bootstrap CI over users as
     :func:`prefcal.preferences.paired_bootstrap_profile_error` computes it (``params.n_bootstrap``
-    resamples of users drawn once from a generator seeded by ``seed``, the same for every row).
+    resamples of users drawn once from a generator seeded by ``seed``, the same for every row; the
+    same draws, generated in blocks, so the products may round differently in the last bits).
     It is :func:`profile_error_from_sums` of :func:`profile_error_sums`, the form a study
     combines shard by shard (:mod:`prefcal.preferences.combine`).
     """
@@ -560,12 +560,18 @@ def block_profiles(profiles: ContextProfiles, kind: str = "shrunk") -> np.ndarra
         return np.where(tot[..., None] > 0, pooled / np.maximum(tot, 1)[..., None], fallback)
 
 
-def example_users(profiles: ContextProfiles, n: int = 4, min_streams: int | None = None) -> list:
-    """``n`` users whose weekday profile varies most over the hour blocks (ties: by id).
+def rank_examples(candidates: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` rows of largest ``spread`` (ties: by participant id)."""
+    return candidates.sort_values(["spread", "participant_id"], ascending=[False, True]).head(n)
+
+
+def example_candidates(profiles: ContextProfiles, floor: float, n: int) -> pd.DataFrame:
+    """The ``n`` users of ``profiles`` whose weekday profile varies most over the hour blocks,
+    among those with at least ``floor`` counted streams: columns ``participant_id, spread, row``
+    (``row``: the user's row in ``profiles``).
 
     Variation = streams-weighted mean over weekday blocks of the total-variation distance between
-    the block profile and the user's overall profile; only users with at least ``min_streams``
-    counted streams (default: the median) qualify.
+    the block profile and the user's overall profile.
     """
     blocks = block_profiles(profiles)[:, :, 0, :]  # weekday
     weight = profiles.cell_counts[:, :, 0].sum(axis=(-1, -2))  # (U, B)
@@ -573,13 +579,23 @@ def example_users(profiles: ContextProfiles, n: int = 4, min_streams: int | None
     with np.errstate(invalid="ignore", divide="ignore"):
         spread = (tv * weight).sum(axis=1) / weight.sum(axis=1)
     total = profiles.user_counts.sum(axis=1)
-    floor = float(np.median(total)) if min_streams is None else float(min_streams)
     frame = pd.DataFrame(
-        {"participant_id": np.asarray(profiles.users, dtype=object), "spread": spread}
+        {
+            "participant_id": np.asarray(profiles.users, dtype=object),
+            "spread": spread,
+            "row": np.arange(len(profiles.users)),
+        }
     )
-    frame = frame[(total >= floor) & np.isfinite(spread)]
-    frame = frame.sort_values(["spread", "participant_id"], ascending=[False, True])
-    return list(frame["participant_id"].head(n))
+    return rank_examples(frame[(total >= floor) & np.isfinite(spread)], n)
+
+
+def example_users(profiles: ContextProfiles, n: int = 4, min_streams: int | None = None) -> list:
+    """``n`` users whose weekday profile varies most over the hour blocks (ties: by id), among
+    those with at least ``min_streams`` counted streams (default: the median):
+    :func:`example_candidates`."""
+    total = profiles.user_counts.sum(axis=1)
+    floor = float(np.median(total)) if min_streams is None else float(min_streams)
+    return list(example_candidates(profiles, floor, n)["participant_id"])
 
 
 def habitual_user(descriptors: pd.DataFrame, min_mornings: int = 10) -> str | None:
