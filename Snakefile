@@ -35,6 +35,14 @@ onstart:
         print(PAPER_SKIP_REASON, file=sys.stderr)
 
 
+onsuccess:
+    cancel_scheduler_timers()
+
+
+onerror:
+    cancel_scheduler_timers()
+
+
 rule all:
     default_target: True
     input:

@@ -1,5 +1,6 @@
 # Shared helpers of the rules: shard list, config sections as JSON for the CLI and notebooks.
 import json
+import threading
 
 SHARDS = [f"{i:03d}" for i in range(config["shards"])]
 RESULTS = "results"
@@ -26,3 +27,15 @@ def notebook_cmd(notebook, name):
         f"jupyter nbconvert --to html {RESULTS}/notebooks/{name}.ipynb "
         f"--output-dir {RESULTS}/notebooks >> {{log}} 2>&1"
     )
+
+
+def cancel_scheduler_timers():
+    """Cancel the re-evaluation timers Snakemake's scheduler leaves behind when the run is over.
+
+    The scheduler arms one ``threading.Timer`` per loop iteration, for the ``timespan`` of
+    ``max-jobs-per-timespan`` (60 s in profiles/default, see there), and Python waits for every
+    pending timer before it exits. Called from ``onsuccess``/``onerror``, after the last job.
+    """
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()

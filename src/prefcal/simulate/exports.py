@@ -400,8 +400,11 @@ def _write_account_history(put, account_dir, plays, cols, cat, sim, counts) -> N
         setattr(counts, f"rows_account_{kind}", int(rows.size))
 
 
-def _iso_dates(start: np.datetime64, days: np.ndarray) -> list[str]:
-    return np.datetime_as_string(start + days.astype("timedelta64[D]"), unit="D").tolist()
+def _date_tokens(start: np.datetime64, days: np.ndarray) -> np.ndarray:
+    """The JSON text of each date ``start + days`` (``"YYYY-MM-DD"`` with its quotes: what
+    ``json.dumps`` writes for an ISO date, built without encoding each date in Python)."""
+    s = np.datetime_as_string(start + np.asarray(days).astype("timedelta64[D]"), unit="D")
+    return np.strings.add(np.strings.add('"', s), '"').astype(object)
 
 
 def _write_playlists(put, account_dir, draw: UserDraw, cat: Catalogue, sim, counts) -> None:  # noqa: ANN001
@@ -458,7 +461,7 @@ def _write_playlists(put, account_dir, draw: UserDraw, cat: Catalogue, sim, coun
             dtype=object,
         ),
     )
-    added = tokens_for(_iso_dates(start, draw.pl_item_day))
+    added = _date_tokens(start, draw.pl_item_day)
     nulls = np.full(n_items, NULL, dtype=object)
     items = json_objects(
         ("track", "episode", "audiobook", "localTrack", "addedDate"),
@@ -475,7 +478,7 @@ def _write_playlists(put, account_dir, draw: UserDraw, cat: Catalogue, sim, coun
         ("name", "lastModifiedDate", "items", "description", "numberOfFollowers"),
         [
             tokens_for(draw.pl_names),
-            tokens_for(_iso_dates(start, last_day)),
+            _date_tokens(start, last_day),
             item_arrays,
             tokens_for(draw.pl_description),
             draw.pl_followers,
