@@ -136,19 +136,28 @@ class ExportCounts:
     dummy_user_agents: list[str] = field(default_factory=list)
 
 
+def _quoted(text: np.ndarray, suffix: str = "") -> np.ndarray:
+    """``"<text><suffix>"`` per element (object array): the JSON text of ASCII strings that need
+    no escaping, such as ISO dates and times, without encoding each one in Python."""
+    return np.strings.add(np.strings.add('"', text), suffix + '"').astype(object)
+
+
 def _ts_tokens(end_ms: np.ndarray) -> np.ndarray:
-    if end_ms.size == 0:
-        return np.zeros(0, dtype=object)
-    s = np.datetime_as_string((end_ms // 1000).astype("datetime64[s]"), unit="s")
-    return np.strings.add(np.strings.add('"', s), 'Z"').astype(object)
+    """``"YYYY-MM-DDTHH:MM:SSZ"`` of each end time (ms since the epoch)."""
+    return _quoted(np.datetime_as_string((end_ms // 1000).astype("datetime64[s]"), unit="s"), "Z")
 
 
 def _end_time_tokens(end_ms: np.ndarray) -> np.ndarray:
-    if end_ms.size == 0:
-        return np.zeros(0, dtype=object)
+    """``"YYYY-MM-DD HH:MM"`` of each end time (ms since the epoch)."""
     s = np.datetime_as_string((end_ms // 60_000).astype("datetime64[m]"), unit="m")
-    s = np.strings.replace(s, "T", " ")
-    return np.strings.add(np.strings.add('"', s), '"').astype(object)
+    return _quoted(np.strings.replace(s, "T", " "))
+
+
+def _date_tokens(start: np.datetime64, days: np.ndarray) -> np.ndarray:
+    """``"YYYY-MM-DD"`` of each date ``start + days``."""
+    return _quoted(
+        np.datetime_as_string(start + np.asarray(days).astype("timedelta64[D]"), unit="D")
+    )
 
 
 def _fill(n: int, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -398,13 +407,6 @@ def _write_account_history(put, account_dir, plays, cols, cat, sim, counts) -> N
                 json_records(ACCOUNT_FIELDS[kind], _take(columns, rows[part])),
             )
         setattr(counts, f"rows_account_{kind}", int(rows.size))
-
-
-def _date_tokens(start: np.datetime64, days: np.ndarray) -> np.ndarray:
-    """The JSON text of each date ``start + days`` (``"YYYY-MM-DD"`` with its quotes: what
-    ``json.dumps`` writes for an ISO date, built without encoding each date in Python)."""
-    s = np.datetime_as_string(start + np.asarray(days).astype("timedelta64[D]"), unit="D")
-    return np.strings.add(np.strings.add('"', s), '"').astype(object)
 
 
 def _write_playlists(put, account_dir, draw: UserDraw, cat: Catalogue, sim, counts) -> None:  # noqa: ANN001
