@@ -214,7 +214,7 @@ def test_stage_shard_by_shard_equals_one_piece(tmp_path) -> None:
 
     assert split.counts == whole.counts
     assert whole.counts["fit_users"] == 8
-    for name in ("accuracy", "table1", "ab", "ope", "ceiling"):
+    for name in ("accuracy", "table1", "ab", "ope", "ceiling", "intent_bands"):
         a, b = getattr(whole, name), getattr(split, name)
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-15)
     ref = ceiling_table(env, log, pop, hs, es, hs.seed)

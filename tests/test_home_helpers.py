@@ -57,6 +57,7 @@ EVALUATION = {
     "n_bootstrap": 50,
     "ci_level": 0.9,
     "fit_max_users": 100,
+    "intent_bands": [0.0, 0.1, 0.3, 1.0],
     "sensitivity": {
         "n_users": 4,
         "n_bootstrap": 20,

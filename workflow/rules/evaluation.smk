@@ -133,6 +133,13 @@ rule offline_evaluation:
         obd=f"{RESULTS}/tables/obd_check.csv",
         obd_tex=f"{RESULTS}/tables/obd_check.tex",
         ceiling=f"{RESULTS}/tables/cb_oracle_ceiling.csv",
+        intent_bands=f"{RESULTS}/tables/podcast_accuracy_by_intent.csv",
+        fig_intent=report(
+            f"{RESULTS}/figures/podcast_by_intent.png",
+            caption="../report/podcast_by_intent.rst",
+            category="04 Offline evaluation",
+        ),
+        fig_intent_pdf=f"{RESULTS}/figures/podcast_by_intent.pdf",
         fig_sensitivity=report(
             f"{RESULTS}/figures/cb_sensitivity.png",
             caption="../report/cb_sensitivity.rst",
@@ -176,5 +183,9 @@ PAPER_TABLES.extend(
     ]
 )
 PAPER_FIGURES.extend(
-    [f"{RESULTS}/figures/cb_sensitivity.pdf", f"{RESULTS}/figures/ope_error.pdf"]
+    [
+        f"{RESULTS}/figures/cb_sensitivity.pdf",
+        f"{RESULTS}/figures/podcast_by_intent.pdf",
+        f"{RESULTS}/figures/ope_error.pdf",
+    ]
 )

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["LiftCI", "bootstrap_multiplicities", "lift_frame", "ratio_lift", "ratio_lifts"]
+__all__ = [
+    "LiftCI",
+    "bootstrap_multiplicities",
+    "lift_frame",
+    "paired_policies",
+    "ratio_lift",
+    "ratio_lifts",
+]
 
 _BLOCK = 2**22  # entries of a multiplicity block
 
@@ -60,20 +67,23 @@ def _check_level(level: float) -> float:
 def ratio_lifts(
     numerators: np.ndarray,
     denominators: np.ndarray,
-    control: int,
+    control: int | Sequence[int],
     n_boot: int = 1000,
     level: float = 0.95,
     random_state: int | np.random.Generator | None = None,
 ) -> list[LiftCI]:
     """Lifts of every column ``p`` of ``numerators/denominators (U, P)`` over column ``control``.
 
+    ``control`` is one column for all, or one control column per column (``(P,)``: column ``p``
+    over column ``control[p]``, e.g. each band's own control); every lift uses the same resamples.
     Returns one :class:`LiftCI` per column (the control's own lift is 0 with a zero interval).
     """
     num = np.asarray(numerators, dtype=np.float64)
     den = np.asarray(denominators, dtype=np.float64)
     if num.ndim != 2 or num.shape != den.shape:
         raise ValueError("numerators and denominators must be (n_users, n_policies) arrays")
-    if not 0 <= control < num.shape[1]:
+    ctrl = np.broadcast_to(np.asarray(control, dtype=np.int64), (num.shape[1],))
+    if ctrl.size and (ctrl.min() < 0 or ctrl.max() >= num.shape[1]):
         raise ValueError(f"control column {control} is out of range")
     level = _check_level(level)
     rng = (
@@ -90,10 +100,10 @@ def ratio_lifts(
         sums = m @ both
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = sums[:, :n_pol] / sums[:, n_pol:]
-            reps[lo : lo + m.shape[0]] = ratio / ratio[:, [control]] - 1.0
+            reps[lo : lo + m.shape[0]] = ratio / ratio[:, ctrl] - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         point = num.sum(axis=0) / den.sum(axis=0)
-        est = point / point[control] - 1.0
+        est = point / point[ctrl] - 1.0
     alpha = 1.0 - level
     out = []
     for p in range(n_pol):
@@ -118,6 +128,19 @@ def ratio_lift(
     return ratio_lifts(num, den, 0, n_boot, level, random_state)[1]
 
 
+def paired_policies(per_user: dict[str, pd.DataFrame], control: str) -> list[str]:
+    """The policy names of ``per_user``, after checking that ``control`` is one of them and that
+    every policy's per-user frame has the control's users in the control's order (pairing)."""
+    names = list(per_user)
+    if control not in per_user:
+        raise KeyError(f"control policy {control!r} is not among {names}")
+    index = per_user[control].index
+    for name in names:
+        if not per_user[name].index.equals(index):
+            raise ValueError(f"policy {name!r} was evaluated on other users than {control!r}")
+    return names
+
+
 def lift_frame(
     per_user: dict[str, pd.DataFrame],
     metrics: dict[str, tuple[str, str]],
@@ -135,13 +158,7 @@ def lift_frame(
     policies share the resample. Columns: policy, metric, value (the policy's ratio), lift,
     lower, upper.
     """
-    names = list(per_user)
-    if control not in per_user:
-        raise KeyError(f"control policy {control!r} is not among {names}")
-    index = per_user[control].index
-    for name in names:
-        if not per_user[name].index.equals(index):
-            raise ValueError(f"policy {name!r} was evaluated on other users than {control!r}")
+    names = paired_policies(per_user, control)
     shown = names if treatments is None else list(treatments)
     rng = np.random.default_rng(random_state)
     rows = []

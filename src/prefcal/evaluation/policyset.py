@@ -85,6 +85,7 @@ class EvalSettings:
     n_bootstrap: int
     ci_level: float
     fit_max_users: int
+    intent_bands: tuple[float, ...]
     sens_n_users: int
     sens_n_bootstrap: int
     sens_context_strength: tuple[float, ...]
@@ -117,6 +118,7 @@ def eval_settings(config: Mapping[str, Any]) -> EvalSettings:
             n_bootstrap=int(e["n_bootstrap"]),
             ci_level=float(e["ci_level"]),
             fit_max_users=int(e["fit_max_users"]),
+            intent_bands=tuple(float(v) for v in e["intent_bands"]),
             sens_n_users=int(sens["n_users"]),
             sens_n_bootstrap=int(sens["n_bootstrap"]),
             sens_context_strength=tuple(float(v) for v in sens["context_strength"]),

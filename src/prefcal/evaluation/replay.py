@@ -9,17 +9,18 @@ over each baseline beside the paper's, :data:`PAPER_TABLE1`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
 
 from prefcal.evaluation.accuracy import ACCURACY_METRICS, accuracy, replay_counts, user_counts
+from prefcal.evaluation.intent_bands import band_counts
 from prefcal.evaluation.lifts import lift_frame
 from prefcal.home.logging import HomeData
 from prefcal.home.policies import HomePolicy
 
-__all__ = ["PAPER_TABLE1", "replay_table", "split_log", "table1_lifts"]
+__all__ = ["PAPER_TABLE1", "replay_table", "replay_tables", "split_log", "table1_lifts"]
 
 #: Feijer et al. (2025), offline: lift of CB in podcast / overall accuracy over each baseline.
 PAPER_TABLE1 = {
@@ -43,20 +44,34 @@ def split_log(log: HomeData) -> tuple[HomeData, HomeData, HomeData]:
 
 def replay_table(test: HomeData, policies: dict[str, HomePolicy]) -> dict[str, pd.DataFrame]:
     """Per-user accuracy counts of every policy on ``test`` (held-out requests with a stream)."""
+    return replay_tables(test, policies)[0]
+
+
+def replay_tables(
+    test: HomeData,
+    policies: dict[str, HomePolicy],
+    band: np.ndarray | None = None,
+    n_bands: int = 0,
+    band_policies: Collection[str] = (),
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """:func:`replay_table`, and per-user counts by intent band
+    (:func:`prefcal.evaluation.intent_bands.band_counts`, request bands ``band (n,)``) of the
+    policies in ``band_policies``, from one action distribution per policy."""
     if test.outcomes is None:
         raise ValueError("replay needs logged requests")
-    out = {}
+    if band_policies and band is None:
+        raise ValueError("band counts need the band of every request")
+    out, by_band = {}, {}
+    o = test.outcomes
     for name, pol in policies.items():
         d = pol.distribution(test.inp)
-        c = replay_counts(
-            test.outcomes.streamed,
-            test.outcomes.slates,
-            d.containment,
-            d.mix,
-            test.inp.item_type,
-        )
+        c = replay_counts(o.streamed, o.slates, d.containment, d.mix, test.inp.item_type)
         out[name] = user_counts(c, test.participant_id)
-    return out
+        if name in band_policies:
+            assert band is not None
+            b = band_counts(o.streamed, o.slates, d.containment, test.inp.item_type, band, n_bands)
+            by_band[name] = user_counts(b, test.participant_id)
+    return out, by_band
 
 
 def table1_lifts(

@@ -15,6 +15,10 @@ Outputs under ``out_dir`` (``results`` in the workflow; :func:`output_paths`):
 * ``figures/cb_sensitivity.{png,pdf}``: "when does CB win?" (lift vs context strength,
   epsilon, lambda, arm grid, K);
 * ``figures/ope_error.{png,pdf}``: relative error of every estimator for every policy;
+* ``tables/cb_oracle_ceiling.csv``: the oracle check (:mod:`prefcal.evaluation.oracle`);
+* ``tables/podcast_accuracy_by_intent.csv``, ``figures/podcast_by_intent.{png,pdf}``: podcast
+  accuracy and podcasts per slate by the request's true podcast intent
+  (:mod:`prefcal.evaluation.intent_bands`, :mod:`prefcal.evaluation.intent_report`);
 * ``paper/macros/04_evaluation.tex``: the numbers the paper quotes.
 """
 
@@ -83,6 +87,9 @@ def output_paths(out_dir: str | Path) -> dict[str, Path]:
         "obd": t / "obd_check.csv",
         "obd_tex": t / "obd_check.tex",
         "ceiling": t / "cb_oracle_ceiling.csv",
+        "intent_bands": t / "podcast_accuracy_by_intent.csv",
+        "fig_intent": f / "podcast_by_intent.png",
+        "fig_intent_pdf": f / "podcast_by_intent.pdf",
         "fig_sensitivity": f / "cb_sensitivity.png",
         "fig_sensitivity_pdf": f / "cb_sensitivity.pdf",
         "fig_ope": f / "ope_error.png",

@@ -10,9 +10,10 @@ The stage's memory must not grow with the study (issue 7), so it runs in three s
    participant. Written as one pickle (:class:`FittedStage`).
 2. **evaluate** (one job per shard, ``prefcal home evaluate``, :func:`evaluate_shard`): on the
    shard's own requests, per user and policy, the replay-accuracy counts (Table 1 and the oracle
-   ceiling), the A/B test's realised and expected outcome counts (Table 2) and the OPE
-   estimators' parts, and per policy the sums behind the true values and the weight
-   diagnostics. Written as small Parquet tables (:meth:`ShardEvaluation.write`).
+   ceiling, and the podcast counts by true intent of :mod:`prefcal.evaluation.intent_bands`),
+   the A/B test's realised and expected outcome counts (Table 2) and the OPE estimators' parts,
+   and per policy the sums behind the true values and the weight diagnostics. Written as small
+   Parquet tables (:meth:`ShardEvaluation.write`).
 3. **combine** (notebook 04, :func:`combine`): the shards' tables concatenated and sorted by
    participant id, then the paired user-bootstrap intervals, exactly as on one piece.
 
@@ -35,6 +36,7 @@ import pandas as pd
 
 from prefcal.evaluation.ab_test import ab_table, simulate_ab
 from prefcal.evaluation.accuracy import ACCURACY_METRICS
+from prefcal.evaluation.intent_bands import BAND_COUNTS, intent_band, intent_band_table
 from prefcal.evaluation.lifts import lift_frame
 from prefcal.evaluation.ope_eval import (
     PBMLogistic,
@@ -49,7 +51,7 @@ from prefcal.evaluation.policyset import (
     fit_models,
     policies_from_models,
 )
-from prefcal.evaluation.replay import replay_table, split_log, table1_lifts
+from prefcal.evaluation.replay import replay_tables, split_log, table1_lifts
 from prefcal.home.environment import HomeEnvironment
 from prefcal.home.features import feature_names
 from prefcal.home.logging import HomeData, logging_policy
@@ -58,6 +60,7 @@ from prefcal.home.policies import HomePolicy
 from prefcal.home.settings import HomeSettings
 from prefcal.policies import simplex_grid
 from prefcal.rq.subsample import user_subsample
+from prefcal.simulate.model import PODCAST
 
 __all__ = [
     "CEILING_POLICIES",
@@ -78,7 +81,7 @@ BOOT_STREAM = 46
 #: policies of the oracle ceiling table, in its order (CB and SC-90 are the stage's own)
 CEILING_POLICIES = ("CB", "SC-90", "CB-oracle", "CB-oracle-greedy", "True-preference")
 #: the Parquet tables of one shard's evaluation (:class:`ShardEvaluation`)
-EVAL_TABLES = ("replay", "ab", "ope_users", "ope_policies", "oracle", "counts")
+EVAL_TABLES = ("replay", "ab", "ope_users", "ope_policies", "oracle", "intent_bands", "counts")
 COUNT_KEYS = (
     "users",
     "log_requests",
@@ -179,6 +182,7 @@ class ShardEvaluation:
     ope_policies: pd.DataFrame  # policy, rows, sum_w, sum_w2, max_w, unsupported, exposure,
     #                             true_streams, true_impressions
     oracle: pd.DataFrame  # policy, true_any_stream (sum over held-out streamed requests), requests
+    intent_bands: pd.DataFrame  # policy, participant_id, band counts (intent_bands.band_counts)
     counts: pd.DataFrame  # one row per shard: COUNT_KEYS
 
     def write(self, out_dir: str | Path) -> None:
@@ -204,12 +208,14 @@ class ShardEvaluation:
         order = {"policy": _first_order(cat["replay"]["policy"])}
         replay = _sorted(cat["replay"], ["policy", "participant_id"], order)
         ab = _sorted(cat["ab"], ["policy", "kind", "participant_id"], order)
+        bands = _sorted(cat["intent_bands"], ["policy", "participant_id"], order)
         return ShardEvaluation(
             replay,
             ab,
             cat["ope_users"].sort_index(),
             cat["ope_policies"],
             cat["oracle"],
+            bands,
             cat["counts"],
         )
 
@@ -251,12 +257,17 @@ def evaluate_shard(
 
     # Table 1 and the oracle ceiling: replay on held-out requests with a stream
     ceiling = {n: policies[n] for n in CEILING_POLICIES if n in policies}
+    n_bands = len(es.intent_bands) - 1
     if test.n:
         ceiling.update(oracle_policies(env, test, es))
-        per_user = replay_table(test, {**policies, **ceiling})
+        band = intent_band(env.type_preference(test.batch)[:, PODCAST], es.intent_bands)
+        per_user, per_band = replay_tables(
+            test, {**policies, **ceiling}, band, n_bands, tuple(ceiling)
+        )
         oracle_sum = true_any_stream(env, test, ceiling)
     else:
-        per_user, oracle_sum = {}, dict.fromkeys(ceiling, 0.0)
+        per_user, per_band, oracle_sum = {}, {}, dict.fromkeys(ceiling, 0.0)
+    bands_frame = _long(per_band) if per_band else _empty_bands(n_bands)
     oracle = pd.DataFrame(
         {
             "policy": list(oracle_sum),
@@ -293,7 +304,15 @@ def evaluate_shard(
         ope_users,
         ope_pol,
         oracle,
+        bands_frame,
         pd.DataFrame([counts]),
+    )
+
+
+def _empty_bands(n_bands: int) -> pd.DataFrame:
+    cols = [f"{name}_{k}" for name in BAND_COUNTS for k in range(n_bands)]
+    return pd.DataFrame(columns=["policy", "participant_id", *cols]).astype(
+        dict.fromkeys(cols, np.float64)
     )
 
 
@@ -339,6 +358,7 @@ class StageResult:
     ope: pd.DataFrame  # policy, estimator, estimate, lower, upper, true, rel_error, ...
     counts: dict[str, int]  # sizes: users, train / test requests, streams ...
     ceiling: pd.DataFrame  # the oracle check (prefcal.evaluation.oracle)
+    intent_bands: pd.DataFrame  # podcast accuracy by true intent (prefcal.evaluation.intent_bands)
 
 
 def _per_user(long: pd.DataFrame, policies: Sequence[str]) -> dict[str, pd.DataFrame]:
@@ -397,9 +417,19 @@ def combine(
     o = ev.oracle.groupby("policy", sort=False)[["true_any_stream", "requests"]].sum()
     ceiling["true_any_stream"] = ceiling["policy"].map(o["true_any_stream"] / o["requests"])
 
+    band_names = [n for n in ceil_names if n in set(ev.intent_bands["policy"])]
+    bands = intent_band_table(
+        _per_user(ev.intent_bands, band_names),
+        es.intent_bands,
+        "SC-90",
+        es.n_bootstrap,
+        es.ci_level,
+        stage_seed(hs.seed, 5),
+    )
+
     counts = {k: int(ev.counts[k].sum()) for k in COUNT_KEYS}
     counts["arms"] = int(simplex_grid(hs.n_types, hs.arm_step).shape[0])
     counts["features"] = len(feature_names(hs.windows))
     counts["fit_users"] = fitted.n_fit_users
     counts["fit_train_requests"] = fitted.n_train_requests
-    return StageResult(acc, t1, t2, ope, counts, ceiling)
+    return StageResult(acc, t1, t2, ope, counts, ceiling, bands)
