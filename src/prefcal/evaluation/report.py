@@ -63,12 +63,12 @@ METRIC_LABELS = {
     "home_activity": "Home activity",
 }
 PARAMETER_LABELS = {
-    "context_strength": "context strength",
-    "epsilon": r"logging $\varepsilon$",
-    "lam": r"calibration $\lambda$",
-    "arm_step": "arm grid step",
-    "slate_size": "slate size $K$",
-    "examination_decay": "examination decay",
+    "context_strength": "context\nstrength",
+    "epsilon": "logging\n$\\varepsilon$",
+    "lam": "calibration\n$\\lambda$",
+    "arm_step": "arm grid\nstep",
+    "slate_size": "slate\nsize $K$",
+    "examination_decay": "examination\ndecay",
 }
 
 
@@ -194,7 +194,7 @@ def sensitivity_figure(
     """
     params = list(dict.fromkeys(sens["parameter"]))
     fig, axes = plt.subplots(
-        1, len(params), figsize=(FIGURE_WIDTH, 2.6), sharey=True, squeeze=False
+        1, len(params), figsize=(FIGURE_WIDTH, 3.0), sharey=True, squeeze=False
     )
     colors = {"podcast": "C0", "overall": "C1", "type_level": "C2"}
     offsets = np.linspace(-0.12, 0.12, len(metrics))
@@ -235,8 +235,8 @@ def sensitivity_figure(
         ax.set_xlabel(PARAMETER_LABELS.get(param, param))
     axes[0][0].set_ylabel("CB vs SC-90 lift (%)")
     handles, labels = axes[0][-1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=6)
-    fig.tight_layout(rect=(0.0, 0.08, 1.0, 1.0))
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=7)
+    fig.tight_layout(rect=(0.0, 0.14, 1.0, 1.0))
     return fig
 
 
@@ -244,13 +244,15 @@ def ope_error_figure(ope: pd.DataFrame) -> Figure:
     """Relative error of every estimator (x) for every policy (lines), with the 5 % band."""
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 2.6))
     est = list(dict.fromkeys(ope["estimator"]))
+    markers, styles = "osD^vP*Xh<>", ("-", "--", ":", "-.")
     for i, (policy, grp) in enumerate(ope.groupby("policy", sort=False)):
         g = grp.set_index("estimator").loc[est]
-        ax.plot(
+        ax.plot(  # colour, marker and line style together tell up to 11 x 4 policies apart
             range(len(est)),
             100 * g["rel_error"],
-            "o-",
-            ms=3,
+            marker=markers[i % len(markers)],
+            ls=styles[(i // 10) % len(styles)],
+            ms=3.5,
             lw=0.8,
             color=f"C{i % 10}",
             label=policy,
@@ -260,7 +262,7 @@ def ope_error_figure(ope: pd.DataFrame) -> Figure:
     ax.set_xticks(range(len(est)))
     ax.set_xticklabels(est)
     ax.set_ylabel("estimate / true - 1 (%)")
-    ax.legend(ncol=2, fontsize=6, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.legend(ncol=2, fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
 
