@@ -297,6 +297,13 @@ def test_overview_table_values(tiny):
     row = latex.iloc[2]
     assert (row["Quantity"], row["Value"], row["Share"]) == (r"Plays $\geq$ 30 s", "7", r"77.8\%")
     assert latex.iloc[8]["Quantity"] == "audiobook"
+    # zero categories (video, unknown type, unused formats ...) are left out of the paper's table
+    zero_cats = table["quantity"].str.startswith(overview.table.OMITTED_WHEN_ZERO) & (
+        table["value"] == "0"
+    )
+    assert zero_cats.sum() > 0 and len(latex) == len(table) - zero_cats.sum()
+    assert "video" not in set(latex["Quantity"])
+    assert "rows skipped" in set(latex["Quantity"])  # a total stays
 
 
 # ---------------------------------------------------------------------------- cohorts

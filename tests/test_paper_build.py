@@ -15,7 +15,7 @@ from prefcal import overview
 from prefcal.paper.build import LatexError, build_pdf, latex_problems, prepare_build_dir
 from prefcal.paper.figures import save_figure, use_paper_style
 from prefcal.paper.macros import merge_macro_files, parse_macros, write_macros
-from prefcal.paper.tables import write_table
+from prefcal.paper.tables import write_csv, write_tex
 
 REPO = Path(__file__).resolve().parents[1]
 needs_latex = pytest.mark.skipif(
@@ -64,13 +64,13 @@ def write_stage01_outputs(out_dir: Path, seed: int = 20261122) -> dict[str, Path
     overview.check_consistency(summary, ingest)
     paths = overview.output_paths(out_dir)
     table = overview.overview_table(summary, ingest)
-    write_table(
-        table,
-        paths["table"],
+    write_csv(table, paths["table"])
+    write_tex(
+        overview.overview_latex_frame(table),
         paths["table_tex"],
-        latex_df=overview.overview_latex_frame(table),
         group="section",
         align="lrr",
+        escape=False,
     )
     shares = overview.user_podcast_shares(summary.user_hour)
     cohorts = overview.assign_cohorts(shares)

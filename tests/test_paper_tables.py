@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from prefcal.paper.macros import Latex, format_percent
-from prefcal.paper.tables import latex_cell, latex_tabular, write_table
+from prefcal.paper.tables import latex_cell, latex_tabular, write_table, write_tex
 
 
 def test_cells():
@@ -74,6 +74,11 @@ def test_write_table_is_deterministic(tmp_path):
     assert "a & 1 & 0.333 \\\\" in tex1.read_text()
     with pytest.raises(ValueError, match="latex_df has 1 rows"):
         write_table(df, tmp_path / "x.csv", tmp_path / "x.tex", latex_df=df.iloc[:1])
+    # a selection of the rows goes through write_tex, with the same typesetting
+    tex2 = write_tex(df, tmp_path / "sub" / "t.tex", header=["Q", "V", "S"])
+    assert tex2.read_bytes() == before[1]
+    one = write_tex(df.iloc[:1], tmp_path / "one.tex", header=["Q", "V", "S"]).read_text()
+    assert "a & 1 & 0.333 \\\\" in one and "b &" not in one
 
 
 def test_display_frames_are_not_escaped_twice(tmp_path):

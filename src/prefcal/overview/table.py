@@ -80,12 +80,26 @@ def _tex(text: str) -> Latex:
     return Latex(latex_escape(text).replace(r"\textgreater{}=", r"$\geq$"))
 
 
+#: label prefixes of the category rows that the paper's table omits when their count is zero
+OMITTED_WHEN_ZERO = (
+    "Content type: ",
+    "Device: ",
+    "Source format: ",
+    "Files: ",
+    "Ingest: skipped, ",
+)
+
+
 def overview_latex_frame(table: pd.DataFrame) -> pd.DataFrame:
     """Display strings of :func:`overview_table` for the paper: label, value, share (in %).
 
     The label drops the section prefix (``Content type: podcast`` -> ``podcast``); counts get
-    thousands commas; shares are percentages with one decimal; dates stay ISO.
+    thousands commas; shares are percentages with one decimal; dates stay ISO. Categories with a
+    zero count (:data:`OMITTED_WHEN_ZERO`: a content type, device, source format, file status or
+    skip reason that never occurs) are left out of the paper's table; the CSV keeps every row.
     """
+    zero = (table["value"] == "0") & table["quantity"].str.startswith(OMITTED_WHEN_ZERO)
+    table = table.loc[~zero]
 
     def value(v: str) -> Latex:
         return format_int(int(v)) if v.lstrip("-").isdigit() else _tex(v)

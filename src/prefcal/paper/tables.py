@@ -24,7 +24,7 @@ import pandas as pd
 
 from prefcal.paper.macros import Latex, format_float, format_int, latex_escape
 
-__all__ = ["latex_cell", "latex_tabular", "write_csv", "write_table"]
+__all__ = ["latex_cell", "latex_tabular", "write_csv", "write_table", "write_tex"]
 
 MISSING = Latex("--")
 
@@ -138,9 +138,15 @@ def write_table(
     if len(shown) != len(df):
         raise ValueError(f"latex_df has {len(shown)} rows but the table has {len(df)}")
     csv_out = write_csv(df, csv_path, float_format=float_format)
-    tex_out = Path(tex_path)
-    tex_out.parent.mkdir(parents=True, exist_ok=True)
     if latex_df is not None:
         tabular_kwargs.setdefault("escape", False)
-    tex_out.write_text(latex_tabular(shown, **tabular_kwargs), encoding="utf-8", newline="\n")
-    return csv_out, tex_out
+    return csv_out, write_tex(shown, tex_path, **tabular_kwargs)
+
+
+def write_tex(df: pd.DataFrame, path: str | Path, **tabular_kwargs: Any) -> Path:
+    """Write the LaTeX ``tabular`` of ``df`` (:func:`latex_tabular`) to ``path``: for a paper
+    table that shows a selection of a CSV's rows (write the CSV with :func:`write_csv`)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(latex_tabular(df, **tabular_kwargs), encoding="utf-8", newline="\n")
+    return out
