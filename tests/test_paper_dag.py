@@ -88,3 +88,26 @@ def test_bad_dot_is_refused():
     cyc = 'digraph x {\n\t0[label = "a"];\n\t1[label = "b"];\n\t0 -> 1\n\t1 -> 0\n}'
     with pytest.raises(ValueError, match="cycle"):
         rule_graph(*parse_dot(cyc)).layers()
+
+
+def test_boxes_of_a_row_do_not_overlap_and_fit_the_figure():
+    """A wide row of long names (the default workflow has rows of 6 rules) stays apart."""
+    from matplotlib.patches import FancyBboxPatch
+
+    names = [f"a_rather_long_rule_name_{i}" for i in range(6)]
+    nodes = "\n".join(f'\t{i + 1}[label = "{n}"];' for i, n in enumerate(names))
+    edges = "\n".join(f"\t{i + 1} -> 0" for i in range(len(names)))
+    dot = f'digraph snakemake_dag {{\n\t0[label = "all"];\n{nodes}\n{edges}\n}}\n'
+    fig = plot_dag(rule_graph(*parse_dot(dot)))
+    ax = fig.axes[0]
+    boxes = sorted(
+        (p.get_x(), p.get_x() + p.get_width(), p.get_y())
+        for p in ax.patches
+        if isinstance(p, FancyBboxPatch)
+    )
+    assert len(boxes) == 7
+    row = sorted(b for b in boxes if b[2] == max(b[2] for b in boxes))  # the six sources
+    assert len(row) == 6
+    assert all(left[1] < right[0] for left, right in zip(row, row[1:], strict=False))
+    lo, hi = ax.get_xlim()
+    assert lo <= row[0][0] and row[-1][1] <= hi

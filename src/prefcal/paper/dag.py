@@ -121,14 +121,20 @@ def plot_dag(graph: RuleGraph, title: str | None = None) -> Figure:
     several jobs (one per shard) is labelled ``rule x n``."""
     layer = graph.layers()
     rows = _order(graph, layer)
-    width = max(len(r) for r in rows)
-    fig_w = max(6.5, 1.9 * width)
+    labels = {r: r if n == 1 else f"{r} \u00d7{n}" for r, n in graph.n_jobs.items()}
+    box_w = {r: 0.095 * len(label) + 0.3 for r, label in labels.items()}  # inches at 8.5 pt
+    gap = 0.35  # inches between neighbouring boxes of a row
+    row_w = [sum(box_w[r] for r in row) + gap * (len(row) - 1) for row in rows]
+    fig_w = max(6.5, max(row_w) + 2 * gap)
     fig_h = max(3.0, 0.85 * len(rows) + 0.6)
     fig, ax = plt.subplots(figsize=(fig_w, fig_h))
     xy: dict[str, tuple[float, float]] = {}
-    for d, row in enumerate(rows):
-        for i, r in enumerate(row):
-            xy[r] = ((i + 0.5) / len(row) * fig_w, fig_h - 0.5 - d * 0.85)
+    for d, row in enumerate(rows):  # boxes side by side, the row centred: no two overlap
+        spare = (fig_w - row_w[d]) / (len(row) + 1)  # spread a short row over the width
+        x = spare
+        for r in row:
+            xy[r] = (x + box_w[r] / 2, fig_h - 0.5 - d * 0.85)
+            x += box_w[r] + gap + spare
     for a, b in graph.edges:
         (x0, y0), (x1, y1) = xy[a], xy[b]
         ax.annotate(
@@ -140,8 +146,7 @@ def plot_dag(graph: RuleGraph, title: str | None = None) -> Figure:
         )
     for r, (x, y) in xy.items():
         n = graph.n_jobs[r]
-        label = r if n == 1 else f"{r} \u00d7{n}"
-        w = 0.095 * len(label) + 0.3
+        label, w = labels[r], box_w[r]
         face = "#fde0c5" if n > 1 else ("#e8e8e8" if r == "all" else "#d6e6f4")
         ax.add_patch(
             FancyBboxPatch(
