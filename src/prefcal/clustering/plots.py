@@ -39,7 +39,7 @@ def plot_diagnostics(
         ax.axhline(jaccard_stable, color="C2", ls="--", lw=0.8)
     ax.set_ylim(0, 1.02)
     ax.set_title("Stability")
-    ax.legend(loc="lower center", frameon=True, fontsize=6, framealpha=0.8)
+    ax.legend(loc="lower left", frameon=True, fontsize=7, framealpha=0.8)
     for ax in axes:
         ax.axvline(chosen, color="0.3", ls="--", lw=0.8)
         ax.set_xlabel("k (clusters)")

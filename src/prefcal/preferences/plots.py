@@ -45,7 +45,7 @@ def plot_preference_heatmap(
     )
     im = ax1.imshow(shares.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
     ax1.set_xticks(range(shares.shape[1]))
-    ax1.set_xticklabels([str(int(i)) for i in order], fontsize=6)
+    ax1.set_xticklabels([str(int(i)) for i in order], fontsize=8)
     ax1.set_xlabel(f"taste cluster (by population share), {window}")
     ax1.set_ylabel(f"users ({len(shares)}), by taste entropy (low on top)")
     ax1.set_yticks([])
@@ -146,7 +146,7 @@ def plot_habit_pattern(
     handles, labels = ax.get_legend_handles_labels()
     handles.append(Patch(color="C3", alpha=0.15))
     labels.append("weekday mornings")
-    ax.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.2))
+    ax.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, 1.02))
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
