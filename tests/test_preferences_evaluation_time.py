@@ -1,12 +1,13 @@
 """t_eval from the client's play time: offline plays synced days later do not move it.
 
-Known answers for :func:`prefcal.preferences.stage.evaluation_time` (a frame) and
+Known answers for :func:`prefcal.preferences.stage.evaluation_time` (a frame),
 :func:`prefcal.preferences.shards.evaluation_time_of_shards` / ``evaluation_summary`` (Parquet
-files).
+files) and the JSON of ``prefcal preferences evaluation-time`` (rule ``evaluation_time``).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,11 +15,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from prefcal.cli import main
 from prefcal.preferences import shards as pshards
 from prefcal.preferences import stage
 from prefcal.preferences.shards import (
     evaluation_summary,
     evaluation_time_of_shards,
+    read_evaluation_time,
 )
 
 UTC = "UTC"
@@ -136,3 +139,25 @@ def test_shard_function_equals_frame_function_with_known_answer(two_shards):
         evaluation_summary(two_shards[2:])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         evaluation_time_of_shards([two_shards[0].with_name("missing.parquet")])
+
+
+def test_the_rule_writes_the_json_the_shard_jobs_read(two_shards, tmp_path, capsys):
+    out = tmp_path / "preferences" / "t_eval.json"
+    argv = ["preferences", "evaluation-time", "--streams", *map(str, two_shards)]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "t_eval 2026-05-06 00:00:00+00:00" in printed and "3 of 11 streams" in printed
+    d = json.loads(out.read_text())
+    assert d["t_eval"] == "2026-05-06T00:00:00+00:00"
+    assert d["last_play_end"] == "2026-05-05T22:04:00+00:00"
+    assert d["last_ts_end"] == "2026-05-11T09:00:00+00:00"
+    assert d["n_streams"] == 11 and d["n_logged_after_t_eval"] == 3
+    assert d["streams"] == [str(p) for p in two_shards]
+    assert out.read_text().endswith("}\n")
+    back = read_evaluation_time(out)
+    assert back == evaluation_summary(two_shards)
+    with pytest.raises(FileNotFoundError, match="evaluation-time"):
+        read_evaluation_time(tmp_path / "nothing.json")
+    (tmp_path / "bad.json").write_text('{"t_eval": "2026-05-06T00:00:00+00:00"}')
+    with pytest.raises(ValueError, match="not a t_eval file"):
+        read_evaluation_time(tmp_path / "bad.json")
