@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from prefcal.clustering.stage import read_shards
@@ -12,6 +13,7 @@ from prefcal.config import load_config
 from prefcal.ingest.pipeline import ingest
 from prefcal.preferences import PreferenceParams, stage
 from prefcal.preferences.shards import (
+    evaluation_summary,
     evaluation_time_of_shards,
     participant_streams,
     profiles_from_shards,
@@ -38,11 +40,53 @@ def shards(tmp_path_factory):
     return cfg, root, paths
 
 
-def test_t_eval_from_statistics_equals_t_eval_of_all_streams(shards):
+def _play_end_day_after(streams: pd.DataFrame) -> pd.Timestamp:
+    """The oracle of t_eval: the day after max e_i, e_i = offline_ts + ms_played for offline
+    plays with an offline_ts, else ts_end (written out with pandas)."""
+    off = streams["offline"].fillna(False).astype(bool) & streams["offline_ts"].notna()
+    e = streams["ts_end"].where(
+        ~off, streams["offline_ts"] + pd.to_timedelta(streams["ms_played"], unit="ms")
+    )
+    return e.max().floor("D") + pd.Timedelta(days=1)
+
+
+def test_t_eval_of_shards_equals_t_eval_of_all_streams(shards):
     _, _, paths = shards
-    streams = read_shards(paths, columns=list(stage.STREAM_COLUMNS))
+    streams = read_shards(paths, columns=[*stage.STREAM_COLUMNS, "offline", "offline_ts"])
     assert evaluation_time_of_shards(paths) == stage.evaluation_time(streams)
+    assert evaluation_time_of_shards(paths) == _play_end_day_after(streams)
     assert evaluation_time_of_shards(paths).hour == 0
+
+
+def test_offline_plays_synced_six_days_late_do_not_move_t_eval(shards, tmp_path):
+    """The last day's plays of every shard turned into offline plays synced 6 days later: t_eval
+    stays (their play ends are unchanged); the old definition (last ts_end) moves 6 days."""
+    _, _, paths = shards
+    t = evaluation_time_of_shards(paths)
+    late_paths, frames, n_late = [], [], 0
+    for i, p in enumerate(paths):
+        table = pq.read_table(p)
+        f = table.to_pandas()
+        last_day = f.index[(f["ts_end"] >= t - pd.Timedelta(days=1)) & (f["ts_end"] < t)][:5]
+        n_late += len(last_day)
+        f.loc[last_day, "offline"] = True
+        f.loc[last_day, "offline_ts"] = f.loc[last_day, "ts_start"]
+        f.loc[last_day, "ts_end"] += pd.Timedelta(days=6)
+        late_paths.append(tmp_path / f"late_{i}.parquet")
+        pq.write_table(
+            pa.Table.from_pandas(f, schema=table.schema, preserve_index=False), late_paths[-1]
+        )
+        frames.append(f)
+    assert n_late > 0
+    streams = pd.concat(frames, ignore_index=True)
+    old = streams["ts_end"].max().floor("D") + pd.Timedelta(days=1)
+    assert old == t + pd.Timedelta(days=6)
+    assert evaluation_time_of_shards(late_paths) == t
+    assert stage.evaluation_time(streams) == t == _play_end_day_after(streams)
+    ev = evaluation_summary(late_paths)
+    assert ev.t_eval == t and ev.last_ts_end == streams["ts_end"].max()
+    assert ev.n_streams == len(streams)
+    assert ev.n_logged_after == int((streams["ts_end"] >= t).sum()) >= n_late
 
 
 def test_shard_summaries_combine_to_the_all_streams_results(shards, tmp_path):

@@ -78,14 +78,32 @@ rule ingest_context0:
         " --id-seed {params.seed} > {log} 2>&1"
 
 
+# Once: t_eval, the UTC midnight after the end of the last play of all shards on the client's
+# clock (offline plays are logged when the client syncs, days later; see
+# prefcal.preferences.stage.evaluation_time), with the last logged ts_end and the number of
+# streams logged at or after t_eval. Reads four columns of every shard, a batch of rows at a time.
+rule evaluation_time:
+    input:
+        streams=expand(f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS),
+    output:
+        f"{RESULTS}/preferences/t_eval.json",
+    log:
+        f"{RESULTS}/logs/evaluation_time.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluation_time.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m prefcal preferences evaluation-time --streams {input.streams}"
+        " --out {output} > {log} 2>&1"
+
+
 # Per shard: the per-user summaries (window features, descriptors, context counts) at t_eval;
 # the notebook combines them, so no job holds more than one shard's streams.
 rule preference_features:
     input:
         streams=f"{RESULTS}/data/shard_{{shard}}/streams.parquet",
-        all_streams=expand(
-            f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS
-        ),
+        t_eval=rules.evaluation_time.output[0],
         item_taste=f"{RESULTS}/clusters/item_taste.parquet",
     output:
         directory(f"{RESULTS}/preferences/shard_{{shard}}"),
@@ -99,7 +117,7 @@ rule preference_features:
         cfg=config_json("preferences", "analysis", "ingest"),
     shell:
         "python -m prefcal preferences features --config-json {params.cfg:q}"
-        " --streams {input.streams} --all-streams {input.all_streams}"
+        " --streams {input.streams} --t-eval {input.t_eval}"
         " --item-taste {input.item_taste} --out {output} > {log} 2>&1"
 
 
@@ -108,6 +126,7 @@ rule preferences:
         **PREF_VALIDATION,
         streams=expand(f"{RESULTS}/data/shard_{{shard}}/streams.parquet", shard=SHARDS),
         features=expand(f"{RESULTS}/preferences/shard_{{shard}}", shard=SHARDS),
+        t_eval=rules.evaluation_time.output[0],
         item_taste=rules.playlist_clusters.output.item_taste,
         notebook="notebooks/03_preferences.ipynb",
     output:
@@ -157,6 +176,7 @@ rule preferences:
             f"-p data_dir {RESULTS}/data"
             f" -p clusters_dir {RESULTS}/clusters"
             f" -p features_dir {RESULTS}/preferences"
+            f" -p t_eval_json {RESULTS}/preferences/t_eval.json"
             + (
                 ""
                 if DONATIONS_DIR

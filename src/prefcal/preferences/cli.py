@@ -1,13 +1,21 @@
-"""``prefcal preferences``: the sharded part of stage 03 (the workflow calls it once per shard).
+"""``prefcal preferences``: the sharded part of stage 03 (the workflow calls ``features`` once per
+shard, after ``evaluation-time`` once for the study).
+
+    prefcal preferences evaluation-time --streams results/data/shard_*/streams.parquet \\
+        --out results/preferences/t_eval.json
+
+writes the study's ``t_eval`` (:func:`prefcal.preferences.stage.evaluation_time`: the UTC midnight
+after the end of the last play of all shards, on the client's clock) with the latest logged
+``ts_end`` and the number of streams logged at or after ``t_eval`` (offline plays synced late:
+left out of the windows), :class:`prefcal.preferences.shards.EvaluationTime`.
 
     prefcal preferences features --config-json JSON \\
         --streams results/data/shard_003/streams.parquet \\
-        --all-streams results/data/shard_*/streams.parquet \\
+        --t-eval results/preferences/t_eval.json \\
         --item-taste results/clusters/item_taste.parquet --out results/preferences/shard_003
 
 writes the shard's per-user summaries (:mod:`prefcal.preferences.shards`: window features,
-descriptors, context counts per window) at ``t_eval``, the UTC midnight after the last stream of
-all shards (read from ``--all-streams``' Parquet statistics). ``--config-json`` holds at least
+descriptors, context counts per window) at that ``t_eval``. ``--config-json`` holds at least
 ``preferences`` (``analysis`` and ``ingest`` are used when present).
 """
 
@@ -22,11 +30,27 @@ from prefcal.config import add_config_args, config_from_args
 NEEDED = ("preferences", "analysis", "ingest")
 
 
+def _cmd_evaluation_time(args: argparse.Namespace) -> int:
+    from prefcal.preferences.shards import evaluation_summary
+
+    t0 = time.perf_counter()
+    ev = evaluation_summary(args.streams)
+    ev.write(args.out)
+    print(
+        f"prefcal preferences evaluation-time: t_eval {ev.t_eval} (last play ended "
+        f"{ev.last_play_end}, last stream logged {ev.last_ts_end}); {ev.n_logged_after:,} of "
+        f"{ev.n_streams:,} streams of {len(args.streams)} shard(s) logged at or after t_eval "
+        f"(played before it, left out of the windows) -> {args.out} "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
+    return 0
+
+
 def _cmd_features(args: argparse.Namespace) -> int:
     from prefcal.clustering.stage import read_shards
     from prefcal.preferences import PreferenceParams, stage
     from prefcal.preferences.shards import (
-        evaluation_time_of_shards,
+        read_evaluation_time,
         read_item_taste,
         shard_features,
         write_shard_features,
@@ -35,30 +59,39 @@ def _cmd_features(args: argparse.Namespace) -> int:
     cfg = config_from_args(args.config, args.config_json, NEEDED)
     params = PreferenceParams.from_config(cfg)
     t0 = time.perf_counter()
-    all_streams = args.all_streams or [args.streams]
-    if str(Path(args.streams)) not in {str(Path(p)) for p in all_streams}:
-        raise ValueError(f"--streams {args.streams} is not one of --all-streams")
-    t_eval = evaluation_time_of_shards(all_streams)
+    ev = read_evaluation_time(args.t_eval)
+    if ev.streams and Path(args.streams).resolve() not in {Path(p).resolve() for p in ev.streams}:
+        raise ValueError(
+            f"--streams {args.streams} is not one of the shards {args.t_eval} was computed from"
+        )
+    t_eval = ev.t_eval
     streams = read_shards([args.streams], columns=list(stage.STREAM_COLUMNS))
     taste = read_item_taste(args.item_taste) if args.item_taste else None
     feats = shard_features(streams, t_eval, params, taste)
     write_shard_features(feats, args.out, params)
+    late = int((streams["ts_end"] >= t_eval).sum()) if len(streams) else 0
     print(
         f"prefcal preferences features: {len(feats.user_windows):,} participants, "
-        f"{len(streams):,} streams, t_eval {t_eval} -> {args.out} "
-        f"({time.perf_counter() - t0:.1f} s)"
+        f"{len(streams):,} streams ({late:,} logged at or after t_eval, left out), "
+        f"t_eval {t_eval} -> {args.out} ({time.perf_counter() - t0:.1f} s)"
     )
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``prefcal preferences features``."""
+    """Register ``prefcal preferences evaluation-time`` and ``prefcal preferences features``."""
     parser = subparsers.add_parser("preferences", help="stage 03: per-shard preference summaries")
     sub = parser.add_subparsers(dest="preferences_command", required=True)
+    ev = sub.add_parser("evaluation-time", help="the study's t_eval from every shard's streams")
+    ev.add_argument("--streams", nargs="+", required=True, help="every shard's streams.parquet")
+    ev.add_argument("--out", required=True, help="the JSON file to write (t_eval.json)")
+    ev.set_defaults(func=_cmd_evaluation_time)
     feat = sub.add_parser("features", help="one shard's per-user summaries at t_eval")
     add_config_args(feat)
     feat.add_argument("--streams", required=True, help="the shard's streams.parquet")
-    feat.add_argument("--all-streams", nargs="+", help="every shard's streams.parquet (for t_eval)")
+    feat.add_argument(
+        "--t-eval", required=True, help="t_eval.json of `prefcal preferences evaluation-time`"
+    )
     feat.add_argument("--item-taste", help="item_taste.parquet of stage 02 (taste features)")
     feat.add_argument("--out", required=True, help="folder for the shard's summaries")
     feat.set_defaults(func=_cmd_features)

@@ -10,16 +10,20 @@ summaries are combined by concatenation; the results equal those computed from a
   of each window ``[t_eval - W days, t_eval)``, from which the shrinkage strengths (estimated over
   all users) and the context profiles follow (:func:`profiles_from_shards`).
 
-``t_eval`` (the UTC midnight after the last stream of ANY shard) must be the same for every shard:
-:func:`evaluation_time_of_shards` reads it from the Parquet column statistics of all shards'
-``ts_end`` (the column is read only where a file has no statistics).
+``t_eval`` (:func:`prefcal.preferences.stage.evaluation_time`: the UTC midnight after the end of
+the last play of ANY shard, on the client's clock) must be the same for every shard. The workflow
+computes it once (:func:`evaluation_summary`, rule ``evaluation_time``: four columns of every
+shard, read one batch of rows at a time) and writes it to ``t_eval.json``
+(:meth:`EvaluationTime.write`), which every shard's job reads (:func:`read_evaluation_time`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,11 +35,14 @@ from prefcal.preferences.context import ContextCounts, ContextProfiles, context_
 from prefcal.preferences.params import PreferenceParams
 
 __all__ = [
+    "EvaluationTime",
     "ShardFeatures",
     "checked_feature_paths",
+    "evaluation_summary",
     "evaluation_time_of_shards",
     "participant_streams",
     "profiles_from_shards",
+    "read_evaluation_time",
     "read_item_taste",
     "read_shard_counts",
     "read_shard_features",
@@ -55,43 +62,156 @@ class ShardFeatures:
     counts: dict[str, ContextCounts]  # window label (e.g. "90d") -> counts
 
 
+#: rows per batch when scanning the shards for t_eval (four int64-sized columns: ~32 MB)
+EVAL_BATCH_ROWS = 1 << 20
+
+
+@dataclass(frozen=True)
+class EvaluationTime:
+    """The study's ``t_eval`` (:func:`prefcal.preferences.stage.evaluation_time`) and what it
+    leaves out, as written to ``t_eval.json``.
+
+    ``last_play_end`` is ``max_i e_i`` (the end of the last play on the client's clock),
+    ``last_ts_end`` the latest logged ``ts_end``; ``n_logged_after`` counts the streams with
+    ``ts_end >= t_eval``: played before ``t_eval`` but logged (synced) at or after it, so left out
+    of every window (the windows select on ``preferences.time_column``, ``ts_end`` by default).
+    ``streams`` are the files it was computed from.
+    """
+
+    t_eval: pd.Timestamp
+    last_play_end: pd.Timestamp
+    last_ts_end: pd.Timestamp
+    n_streams: int
+    n_logged_after: int
+    streams: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``t_eval.json`` (timestamps in ISO 8601, UTC)."""
+        return {
+            "definition": "t_eval = floor_day(max_i e_i) + 1 day (UTC), e_i = t_play_i + "
+            "ms_played_i, t_play = offline_ts for offline plays with an offline_ts, else ts_start",
+            "t_eval": self.t_eval.isoformat(),
+            "last_play_end": self.last_play_end.isoformat(),
+            "last_ts_end": self.last_ts_end.isoformat(),
+            "n_streams": self.n_streams,
+            "n_logged_after_t_eval": self.n_logged_after,
+            "streams": list(self.streams),
+        }
+
+    def write(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path``; returns it."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return out
+
+
+def read_evaluation_time(path: str | Path) -> EvaluationTime:
+    """The :class:`EvaluationTime` written to ``path`` by :meth:`EvaluationTime.write`."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"t_eval file {p} does not exist (written by `prefcal preferences evaluation-time`)"
+        )
+    try:
+        d = json.loads(p.read_text())
+        return EvaluationTime(
+            t_eval=pd.Timestamp(d["t_eval"]).tz_convert("UTC"),
+            last_play_end=pd.Timestamp(d["last_play_end"]).tz_convert("UTC"),
+            last_ts_end=pd.Timestamp(d["last_ts_end"]).tz_convert("UTC"),
+            n_streams=int(d["n_streams"]),
+            n_logged_after=int(d["n_logged_after_t_eval"]),
+            streams=tuple(str(s) for s in d.get("streams", ())),
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{p} is not a t_eval file ({type(exc).__name__}: {exc})") from exc
+
+
 def _to_ms(value: object) -> int:
     """An int (epoch ms already) or a timestamp as epoch milliseconds."""
     return value if isinstance(value, int) else int(pd.Timestamp(value).value // 1_000_000)
 
 
-def _column_max(path: Path, column: str) -> int | None:
-    """Max of an int64/timestamp column of a Parquet file in epoch ms, from its row-group
-    statistics (the column is read only where a row group has none); None when empty."""
-    meta = pq.ParquetFile(path).metadata
-    if meta.num_rows == 0:
-        return None
-    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
-    if column not in names:
-        raise ValueError(f"{path}: no column {column!r}")
-    j = names.index(column)
-    stats = [meta.row_group(r).column(j).statistics for r in range(meta.num_row_groups)]
-    if all(st is not None and st.has_min_max for st in stats):
-        return max(_to_ms(st.max) for st in stats)
-    return _to_ms(pc.max(pq.read_table(path, columns=[column]).column(column)).as_py())
+def _eval_columns(path: Path) -> list[str]:
+    """The columns of :data:`~prefcal.preferences.stage.EVALUATION_TIME_COLUMNS` in the file."""
+    from prefcal.preferences import stage
+
+    if not path.is_file():
+        raise FileNotFoundError(f"shard table {path} does not exist")
+    names = set(pq.ParquetFile(path).schema_arrow.names)
+    if "ts_end" not in names:
+        raise ValueError(f"{path}: no column 'ts_end'")
+    return [c for c in stage.EVALUATION_TIME_COLUMNS if c in names]
 
 
-def evaluation_time_of_shards(
-    paths: Sequence[str | Path], time_column: str = "ts_end"
-) -> pd.Timestamp:
-    """``t_eval``: the UTC midnight after the latest ``time_column`` of all shards' streams (the
-    same as :func:`prefcal.preferences.stage.evaluation_time` of all streams at once)."""
-    maxima = []
+def _last_ends(paths: Sequence[str | Path]) -> tuple[int | None, int | None, int]:
+    """``(max e_i, max ts_end, number of rows)`` over the files (epoch ms; None when empty),
+    reading the needed columns one batch of rows at a time."""
+    from prefcal.preferences import stage
+
+    ends: list[int] = []
+    logged: list[int] = []
+    n = 0
     for p in paths:
-        if not Path(p).is_file():
-            raise FileNotFoundError(f"shard table {p} does not exist")
-        m = _column_max(Path(p), time_column)
-        if m is not None:
-            maxima.append(m)
-    if not maxima:
+        cols = _eval_columns(Path(p))
+        for batch in pq.ParquetFile(p).iter_batches(batch_size=EVAL_BATCH_ROWS, columns=cols):
+            table = pa.Table.from_batches([batch])
+            n += table.num_rows
+            end = pc.max(stage.play_end_ms(table)).as_py()
+            ts = pc.max(table["ts_end"]).as_py()
+            if end is not None:
+                ends.append(int(end))
+            if ts is not None:
+                logged.append(_to_ms(ts))
+    return max(ends, default=None), max(logged, default=None), n
+
+
+def _count_logged_from(paths: Sequence[str | Path], t_ms: int) -> int:
+    """Rows with ``ts_end >= t_ms``; row groups whose statistics say none are not read."""
+    count = 0
+    for p in paths:
+        pf = pq.ParquetFile(p)
+        j = pf.schema_arrow.names.index("ts_end")
+        for r in range(pf.metadata.num_row_groups):
+            st = pf.metadata.row_group(r).column(j).statistics
+            if st is not None and st.has_min_max and _to_ms(st.max) < t_ms:
+                continue
+            ts = pf.read_row_group(r, columns=["ts_end"]).column("ts_end")
+            t = pa.scalar(pd.Timestamp(t_ms, unit="ms", tz="UTC"), ts.type)
+            count += int(pc.sum(pc.greater_equal(ts, t)).as_py() or 0)
+    return count
+
+
+def evaluation_time_of_shards(paths: Sequence[str | Path]) -> pd.Timestamp:
+    """``t_eval`` of all shards' streams, the same as
+    :func:`prefcal.preferences.stage.evaluation_time` of all streams at once (one pass over the
+    columns ``ts_end``, ``ms_played``, ``offline``, ``offline_ts``, one batch of rows at a time)."""
+    from prefcal.preferences import stage
+
+    last_end, _, _ = _last_ends(paths)
+    if last_end is None:
         raise ValueError("every shard's streams table is empty: no evaluation time")
-    last = pd.Timestamp(max(maxima), unit="ms", tz="UTC")
-    return last.floor("D") + pd.Timedelta(days=1)
+    return stage.day_after(last_end)
+
+
+def evaluation_summary(paths: Sequence[str | Path]) -> EvaluationTime:
+    """:class:`EvaluationTime` of all shards' streams: :func:`evaluation_time_of_shards` plus the
+    latest ``ts_end`` and the number of streams logged at or after ``t_eval`` (a second pass that
+    reads ``ts_end`` only of the row groups whose statistics reach ``t_eval``)."""
+    from prefcal.preferences import stage
+
+    last_end, last_ts, n = _last_ends(paths)
+    if last_end is None or last_ts is None:
+        raise ValueError("every shard's streams table is empty: no evaluation time")
+    t_eval = stage.day_after(last_end)
+    return EvaluationTime(
+        t_eval=t_eval,
+        last_play_end=pd.Timestamp(last_end, unit="ms", tz="UTC"),
+        last_ts_end=pd.Timestamp(last_ts, unit="ms", tz="UTC"),
+        n_streams=n,
+        n_logged_after=_count_logged_from(paths, _to_ms(t_eval)),
+        streams=tuple(str(p) for p in paths),
+    )
 
 
 def _counts_kwargs(params: PreferenceParams) -> dict:
