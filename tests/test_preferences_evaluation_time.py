@@ -84,6 +84,17 @@ def test_the_end_of_playback_counts_not_its_start():
     assert stage.evaluation_time(s) == ts("2026-05-07")
 
 
+def test_a_client_clock_in_the_future_cannot_move_t_eval():
+    """An offline play whose client clock says 2031 (or an offline_timestamp in the wrong unit)
+    ends no later than its logged time: e = min(offline_ts + ms_played, ts_end)."""
+    s = frame(*BASE, play("2026-05-05 22:00", 2 * MIN, True, "2031-01-01 10:00"))
+    assert stage.evaluation_time(s) == ts("2026-05-06")
+    table = pa.Table.from_pandas(s[list(stage.EVALUATION_TIME_COLUMNS)], preserve_index=False)
+    ends = stage.play_end_ms(table).to_pylist()
+    assert ends[-1] == ts("2026-05-05 22:00").value // 1_000_000  # capped at its ts_end
+    assert ends[2] == (ts("2026-05-05 21:00") + pd.Timedelta(minutes=4)).value // 1_000_000
+
+
 def test_a_frame_without_offline_columns_uses_ts_end():
     s = frame(*BASE)
     assert stage.evaluation_time(s[["ts_end"]]) == ts("2026-05-12")
@@ -161,3 +172,20 @@ def test_the_rule_writes_the_json_the_shard_jobs_read(two_shards, tmp_path, caps
     (tmp_path / "bad.json").write_text('{"t_eval": "2026-05-06T00:00:00+00:00"}')
     with pytest.raises(ValueError, match="not a t_eval file"):
         read_evaluation_time(tmp_path / "bad.json")
+
+
+def test_the_left_out_count_follows_preferences_time_column(tmp_path):
+    """With time_column ts_start the windows select on the (sync-shifted) start: the count of
+    streams left out is taken on that column, and a file without it is a named error."""
+    rows = frame(*BASE, play("2026-05-06 00:02", 4 * MIN, True, "2026-05-05 20:00"))
+    rows["ts_start"] = rows["ts_end"] - pd.to_timedelta(rows["ms_played"], unit="ms")
+    path = tmp_path / "s.parquet"
+    rows.to_parquet(path, index=False)
+    by_end = evaluation_summary([path])
+    by_start = evaluation_summary([path], "ts_start")
+    assert by_end.t_eval == by_start.t_eval == ts("2026-05-06")
+    assert by_end.n_logged_after == 2  # the 05-11 sync and the 05-06 00:02 sync
+    assert by_start.n_logged_after == 1  # the 05-06 00:02 sync's ts_start is 05-05 23:58
+    bare = write_shard(tmp_path / "bare.parquet", frame(*BASE))
+    with pytest.raises(ValueError, match="time_column"):
+        evaluation_summary([bare], "ts_start")

@@ -93,9 +93,11 @@ rule evaluation_time:
         f"{RESULTS}/benchmarks/evaluation_time.tsv"
     conda:
         ENV
+    params:
+        time_column=config["preferences"]["time_column"],
     shell:
         "python -m prefcal preferences evaluation-time --streams {input.streams}"
-        " --out {output} > {log} 2>&1"
+        " --time-column {params.time_column} --out {output} > {log} 2>&1"
 
 
 # Per shard: the per-user summaries (window features, descriptors, context counts) at t_eval;

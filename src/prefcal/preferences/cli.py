@@ -34,7 +34,7 @@ def _cmd_evaluation_time(args: argparse.Namespace) -> int:
     from prefcal.preferences.shards import evaluation_summary
 
     t0 = time.perf_counter()
-    ev = evaluation_summary(args.streams)
+    ev = evaluation_summary(args.streams, args.time_column)
     ev.write(args.out)
     print(
         f"prefcal preferences evaluation-time: t_eval {ev.t_eval} (last play ended "
@@ -69,7 +69,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     taste = read_item_taste(args.item_taste) if args.item_taste else None
     feats = shard_features(streams, t_eval, params, taste)
     write_shard_features(feats, args.out, params)
-    late = int((streams["ts_end"] >= t_eval).sum()) if len(streams) else 0
+    late = int((streams[params.time_column] >= t_eval).sum()) if len(streams) else 0
     print(
         f"prefcal preferences features: {len(feats.user_windows):,} participants, "
         f"{len(streams):,} streams ({late:,} logged at or after t_eval, left out), "
@@ -85,6 +85,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evaluation-time", help="the study's t_eval from every shard's streams")
     ev.add_argument("--streams", nargs="+", required=True, help="every shard's streams.parquet")
     ev.add_argument("--out", required=True, help="the JSON file to write (t_eval.json)")
+    ev.add_argument(
+        "--time-column",
+        default="ts_end",
+        choices=["ts_end", "ts_start"],
+        help="preferences.time_column: the windows' timestamp (counts the streams left out)",
+    )
     ev.set_defaults(func=_cmd_evaluation_time)
     feat = sub.add_parser("features", help="one shard's per-user summaries at t_eval")
     add_config_args(feat)

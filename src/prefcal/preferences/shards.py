@@ -72,9 +72,9 @@ class EvaluationTime:
     leaves out, as written to ``t_eval.json``.
 
     ``last_play_end`` is ``max_i e_i`` (the end of the last play on the client's clock),
-    ``last_ts_end`` the latest logged ``ts_end``; ``n_logged_after`` counts the streams with
-    ``ts_end >= t_eval``: played before ``t_eval`` but logged (synced) at or after it, so left out
-    of every window (the windows select on ``preferences.time_column``, ``ts_end`` by default).
+    ``last_ts_end`` the latest logged ``ts_end``; ``n_logged_after`` counts the streams whose
+    ``preferences.time_column`` (``ts_end`` by default) is at or after ``t_eval``: played before
+    ``t_eval`` but logged (synced) at or after it, so left out of every window.
     ``streams`` are the files it was computed from.
     """
 
@@ -88,8 +88,9 @@ class EvaluationTime:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``t_eval.json`` (timestamps in ISO 8601, UTC)."""
         return {
-            "definition": "t_eval = floor_day(max_i e_i) + 1 day (UTC), e_i = t_play_i + "
-            "ms_played_i, t_play = offline_ts for offline plays with an offline_ts, else ts_start",
+            "definition": "t_eval = floor_day(max_i e_i) + 1 day (UTC), e_i = min(t_play_i + "
+            "ms_played_i, ts_end_i), t_play = offline_ts for offline plays with an offline_ts, "
+            "else ts_start",
             "t_eval": self.t_eval.isoformat(),
             "last_play_end": self.last_play_end.isoformat(),
             "last_ts_end": self.last_ts_end.isoformat(),
@@ -166,17 +167,19 @@ def _last_ends(paths: Sequence[str | Path]) -> tuple[int | None, int | None, int
     return max(ends, default=None), max(logged, default=None), n
 
 
-def _count_logged_from(paths: Sequence[str | Path], t_ms: int) -> int:
-    """Rows with ``ts_end >= t_ms``; row groups whose statistics say none are not read."""
+def _count_logged_from(paths: Sequence[str | Path], t_ms: int, column: str = "ts_end") -> int:
+    """Rows with ``column >= t_ms``; row groups whose statistics say none are not read."""
     count = 0
     for p in paths:
         pf = pq.ParquetFile(p)
-        j = pf.schema_arrow.names.index("ts_end")
+        if column not in pf.schema_arrow.names:
+            raise ValueError(f"{p}: no column {column!r} (preferences.time_column)")
+        j = pf.schema_arrow.names.index(column)
         for r in range(pf.metadata.num_row_groups):
             st = pf.metadata.row_group(r).column(j).statistics
             if st is not None and st.has_min_max and _to_ms(st.max) < t_ms:
                 continue
-            ts = pf.read_row_group(r, columns=["ts_end"]).column("ts_end")
+            ts = pf.read_row_group(r, columns=[column]).column(column)
             t = pa.scalar(pd.Timestamp(t_ms, unit="ms", tz="UTC"), ts.type)
             count += int(pc.sum(pc.greater_equal(ts, t)).as_py() or 0)
     return count
@@ -194,10 +197,11 @@ def evaluation_time_of_shards(paths: Sequence[str | Path]) -> pd.Timestamp:
     return stage.day_after(last_end)
 
 
-def evaluation_summary(paths: Sequence[str | Path]) -> EvaluationTime:
+def evaluation_summary(paths: Sequence[str | Path], time_column: str = "ts_end") -> EvaluationTime:
     """:class:`EvaluationTime` of all shards' streams: :func:`evaluation_time_of_shards` plus the
-    latest ``ts_end`` and the number of streams logged at or after ``t_eval`` (a second pass that
-    reads ``ts_end`` only of the row groups whose statistics reach ``t_eval``)."""
+    latest ``ts_end`` and the number of streams the windows leave out, those with
+    ``time_column >= t_eval`` (``preferences.time_column``; a second pass that reads that column
+    only of the row groups whose statistics reach ``t_eval``)."""
     from prefcal.preferences import stage
 
     last_end, last_ts, n = _last_ends(paths)
@@ -209,7 +213,7 @@ def evaluation_summary(paths: Sequence[str | Path]) -> EvaluationTime:
         last_play_end=pd.Timestamp(last_end, unit="ms", tz="UTC"),
         last_ts_end=pd.Timestamp(last_ts, unit="ms", tz="UTC"),
         n_streams=n,
-        n_logged_after=_count_logged_from(paths, _to_ms(t_eval)),
+        n_logged_after=_count_logged_from(paths, _to_ms(t_eval), time_column),
         streams=tuple(str(p) for p in paths),
     )
 

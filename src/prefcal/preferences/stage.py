@@ -191,7 +191,8 @@ def play_end_ms(table: pa.Table) -> pa.ChunkedArray | pa.Array:
     ``ts_end`` is null and the row is not an offline play with an ``offline_ts``).
 
     Columns: ``ts_end``; with ``offline`` and ``offline_ts`` also ``ms_played``. Without the two
-    offline columns ``e_i = ts_end_i``.
+    offline columns ``e_i = ts_end_i``. An offline play's end is capped at its ``ts_end`` (a play
+    cannot end after it was logged), so one client with a wrong clock cannot move ``t_eval``.
     """
     if "ts_end" not in table.column_names:
         raise ValueError("streams have no column 'ts_end': no evaluation time")
@@ -203,7 +204,8 @@ def play_end_ms(table: pa.Table) -> pa.ChunkedArray | pa.Array:
     offline_ts = _epoch_ms(table["offline_ts"], "offline_ts")
     use = pc.and_(pc.fill_null(table["offline"].cast(pa.bool_()), False), pc.is_valid(offline_ts))
     played = pc.fill_null(table["ms_played"].cast(pa.int64()), 0)
-    return pc.if_else(use, pc.add(offline_ts, played), ts_end)
+    client_end = pc.min_element_wise(pc.add(offline_ts, played), ts_end)  # null ts_end: no cap
+    return pc.if_else(use, client_end, ts_end)
 
 
 def day_after(ms: int) -> pd.Timestamp:
@@ -219,8 +221,9 @@ def evaluation_time(streams: pd.DataFrame) -> pd.Timestamp:
     """``t_eval``: the UTC midnight after the end of the last play, on the client's clock.
 
     ``t_eval = floor_day(max_i e_i) + 1 day`` (UTC), over all streams ``i``, with
-    ``e_i = t_play_i + ms_played_i``, the end of playback on the client's clock, where ``t_play_i``
-    is the offline-corrected play time of the data overview (``t_play`` in
+    ``e_i = min(t_play_i + ms_played_i, ts_end_i)``, the end of playback on the client's clock
+    (capped at the logged time: a client clock set in the future cannot move ``t_eval``), where
+    ``t_play_i`` is the offline-corrected play time of the data overview (``t_play`` in
     :mod:`prefcal.overview.summary`): ``offline_ts_i`` for an offline play with a recorded
     ``offline_ts``, else ``ts_start_i = ts_end_i - ms_played_i`` (so ``e_i = ts_end_i`` for
     online plays, for offline plays without ``offline_ts``, and for every row when the frame has
