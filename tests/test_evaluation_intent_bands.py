@@ -69,6 +69,10 @@ def test_ratio_lifts_with_one_control_per_column_equals_pairwise_calls() -> None
     right = ratio_lifts(num[:, 2:], den[:, 2:], 0, 200, 0.9, 7)
     assert both == left + right
     assert both[0].estimate == 0 and both[2].estimate == 0
+    with pytest.raises(ValueError, match="one per column"):
+        ratio_lifts(num, den, [0], 10, 0.9, 7)
+    with pytest.raises(ValueError, match="out of range"):
+        ratio_lifts(num, den, [0, 0, 4, 2], 10, 0.9, 7)
 
 
 def test_intent_band_table_known_answer() -> None:
@@ -124,3 +128,65 @@ def test_band_counts_feed_the_table_from_user_counts() -> None:
         ok = g["podcast_streams"] > 0
         weighted = (g.loc[ok, "accuracy"] * g.loc[ok, "stream_share"]).sum()
         assert weighted == pytest.approx(overall[name])
+
+
+def _bands_table(streams: list[float], sc_acc: list[float], cb_acc: list[float]) -> pd.DataFrame:
+    """A long table of three bands for SC-90, CB and the oracle (the oracle copies CB)."""
+    rows = []
+    edges = EDGES
+    total = sum(streams)
+    for k in range(3):
+        for policy, acc in (("SC-90", sc_acc[k]), ("CB", cb_acc[k]), ("CB-oracle", cb_acc[k])):
+            lift = acc / sc_acc[k] - 1 if sc_acc[k] > 0 else float("inf")
+            rows.append(
+                {
+                    "band": k,
+                    "label": band_labels(edges)[k],
+                    "lower_edge": edges[k],
+                    "upper_edge": edges[k + 1],
+                    "policy": policy,
+                    "podcast_streams": streams[k],
+                    "stream_share": streams[k] / total,
+                    "requests": 100.0,
+                    "accuracy": acc,
+                    "podcasts_per_slate": 1.0 + k,
+                    "lift": 0.0 if policy == "SC-90" else lift,
+                    "lift_lower": 0.0 if policy == "SC-90" else lift - 0.1,
+                    "lift_upper": 0.0 if policy == "SC-90" else lift + 0.1,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_intent_macros_pick_bands_with_enough_streams_and_a_finite_lift() -> None:
+    from prefcal.evaluation.intent_report import intent_band_macros
+    from prefcal.paper.macros import render_macros
+
+    # band 0: 5 streams (too few); band 1: SC-90 accuracy 0 (lift infinite); band 2: fine
+    t = _bands_table([5, 40, 55], [0.5, 0.0, 0.8], [0.25, 0.5, 0.9])
+    m = intent_band_macros(t, min_streams=20)
+    assert m["IntentLowBand"] == m["IntentHighBand"] == "30--100\\%"
+    assert m["IntentHighCBLiftCI"] == "+12.5\\% [+2.5, +22.5]"
+    assert m["IntentHighAccSCNinety"] == "80.0\\%" and m["IntentHighPodcastsCB"] == "3.00"
+    assert m["IntentHighStreamShare"] == "55\\%"
+    # with every band allowed, the lowest is band 0 and band 1 is never chosen (SC-90 at 0)
+    m0 = intent_band_macros(t, min_streams=1)
+    assert m0["IntentLowBand"] == "0--10\\%" and m0["IntentLowCBLiftCI"].startswith("\\ensuremath")
+    # nothing qualifies: every macro is still defined and reads --
+    none = intent_band_macros(t, min_streams=1000)
+    assert set(none) == set(m) and set(none.values()) == {"--", "1,000"}
+    assert len(m) == 2 * 10 + 1 and m["IntentMinStreams"] == "20"
+    render_macros(m)  # valid names and values
+
+
+def test_intent_figure_draws_every_policy() -> None:
+    import matplotlib.pyplot as plt
+
+    from prefcal.evaluation.intent_report import intent_band_figure
+
+    t = _bands_table([5, 40, 55], [0.5, 0.4, 0.8], [0.25, 0.5, 0.9])
+    fig = intent_band_figure(t)
+    left, right = fig.axes[:2]
+    assert [ln.get_label() for ln in right.get_lines()] == ["SC-90", "CB", "CB-oracle"]
+    assert [tick.get_text() for tick in left.get_xticklabels()][0] == "0-10 %\n[5 %]"
+    plt.close(fig)

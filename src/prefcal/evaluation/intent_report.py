@@ -4,8 +4,8 @@
   (paired bootstrap intervals); right, the expected podcasts in each policy's slate. The x labels
   carry each band's share of the held-out podcast streams in brackets.
 * :func:`intent_band_macros`: ``Intent{Low,High}...`` for the lowest and the highest band with
-  podcast streams: the band, its share of podcast streams, CB's and the oracle CB's lift over SC-90
-  and the podcasts per slate of SC-90, CB and the oracle.
+  enough podcast streams: the band, its share of podcast streams, the podcast accuracy and the
+  podcasts per slate of SC-90, CB and the oracle, and CB's and the oracle's lift over SC-90.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from prefcal.paper.figures import FIGURE_WIDTH
-from prefcal.paper.macros import Latex, format_float, format_percent
+from prefcal.paper.macros import Latex, format_float, format_int, format_percent
 
 __all__ = ["INTENT_POLICIES", "intent_band_figure", "intent_band_macros"]
 
@@ -86,6 +86,8 @@ def _band_tex(lower: float, upper: float) -> Latex:
 
 
 def _ci(row: pd.Series) -> Latex:
+    if not all(np.isfinite(row[c]) for c in ("lift", "lift_lower", "lift_upper")):
+        return Latex("--")
     return Latex(
         f"{format_percent(row['lift'], 1, sign=True)} "
         f"[{format_float(100 * row['lift_lower'], 1, sign=True)}, "
@@ -93,22 +95,48 @@ def _ci(row: pd.Series) -> Latex:
     )
 
 
-def intent_band_macros(bands: pd.DataFrame) -> dict[str, Any]:
-    """Macros of the module docstring (bands without podcast streams are skipped)."""
-    have = bands[(bands["podcast_streams"] > 0) & (bands["policy"] == "SC-90")]
-    if have.empty:
-        raise ValueError("no intent band has a held-out podcast stream")
-    m: dict[str, Any] = {}
-    for tag, band in (("Low", int(have["band"].min())), ("High", int(have["band"].max()))):
-        rows = bands[bands["band"] == band].set_index("policy")
-        sc = rows.loc["SC-90"]
-        m[f"Intent{tag}Band"] = _band_tex(sc["lower_edge"], sc["upper_edge"])
-        m[f"Intent{tag}StreamShare"] = format_percent(sc["stream_share"], 0)
-        m[f"Intent{tag}PodcastsSCNinety"] = format_float(sc["podcasts_per_slate"], 2)
-        for policy, name in (("CB", "CB"), ("CB-oracle", "Oracle")):
-            if policy in rows.index:
-                m[f"Intent{tag}{name}LiftCI"] = _ci(rows.loc[policy])
-                m[f"Intent{tag}Podcasts{name}"] = format_float(
-                    rows.loc[policy, "podcasts_per_slate"], 2
-                )
+def _num(value: float, fmt: Any) -> Latex:
+    return fmt(value) if np.isfinite(value) else Latex("--")
+
+
+#: a band enters the macros only with at least this many held-out podcast streams
+MIN_BAND_STREAMS = 20
+_POLICIES = (("SC-90", "SCNinety"), ("CB", "CB"), ("CB-oracle", "Oracle"))
+
+
+def intent_band_macros(bands: pd.DataFrame, min_streams: int = MIN_BAND_STREAMS) -> dict[str, Any]:
+    """Macros of the module docstring for the lowest (``Low``) and the highest (``High``) band
+    with at least ``min_streams`` held-out podcast streams and a non-zero SC-90 accuracy (the
+    reference of the lifts): ``Intent{Low,High}Band``, ``...StreamShare``, ``...Acc{Policy}``,
+    ``...Podcasts{Policy}`` (SC-90, CB, oracle) and ``...{CB,Oracle}LiftCI``. Every macro is
+    defined; without such a band (a tiny study) each reads ``--``."""
+    sc = bands[bands["policy"] == "SC-90"]
+    ok = sc[(sc["podcast_streams"] >= min_streams) & (sc["accuracy"] > 0)]
+    m: dict[str, Any] = {"IntentMinStreams": format_int(min_streams)}
+    picks = (
+        (("Low", None), ("High", None))
+        if ok.empty
+        else (("Low", int(ok["band"].min())), ("High", int(ok["band"].max())))
+    )
+    for tag, band in picks:
+        rows = (
+            pd.DataFrame(columns=bands.columns).set_index("policy")
+            if band is None
+            else bands[bands["band"] == band].set_index("policy")
+        )
+        if band is None:
+            m[f"Intent{tag}Band"] = Latex("--")
+            m[f"Intent{tag}StreamShare"] = Latex("--")
+        else:
+            ref = rows.loc["SC-90"]
+            m[f"Intent{tag}Band"] = _band_tex(ref["lower_edge"], ref["upper_edge"])
+            m[f"Intent{tag}StreamShare"] = format_percent(ref["stream_share"], 0)
+        for policy, name in _POLICIES:
+            have = policy in rows.index
+            acc = float(rows.loc[policy, "accuracy"]) if have else float("nan")
+            slots = float(rows.loc[policy, "podcasts_per_slate"]) if have else float("nan")
+            m[f"Intent{tag}Acc{name}"] = _num(acc, lambda v: format_percent(v, 1))
+            m[f"Intent{tag}Podcasts{name}"] = _num(slots, lambda v: format_float(v, 2))
+            if policy != "SC-90":
+                m[f"Intent{tag}{name}LiftCI"] = _ci(rows.loc[policy]) if have else Latex("--")
     return m

@@ -82,7 +82,13 @@ def ratio_lifts(
     den = np.asarray(denominators, dtype=np.float64)
     if num.ndim != 2 or num.shape != den.shape:
         raise ValueError("numerators and denominators must be (n_users, n_policies) arrays")
-    ctrl = np.broadcast_to(np.asarray(control, dtype=np.int64), (num.shape[1],))
+    ctrl = np.asarray(control, dtype=np.int64)
+    if ctrl.ndim == 0:
+        ctrl = np.full(num.shape[1], int(ctrl))
+    elif ctrl.shape != (num.shape[1],):
+        raise ValueError(
+            f"control must be one column or one per column ({num.shape[1]}), got {ctrl.size}"
+        )
     if ctrl.size and (ctrl.min() < 0 or ctrl.max() >= num.shape[1]):
         raise ValueError(f"control column {control} is out of range")
     level = _check_level(level)
