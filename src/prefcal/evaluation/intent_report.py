@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from prefcal.evaluation.report import lift_ci
 from prefcal.paper.figures import FIGURE_WIDTH
 from prefcal.paper.macros import Latex, format_float, format_int, format_percent
 
@@ -88,11 +89,7 @@ def _band_tex(lower: float, upper: float) -> Latex:
 def _ci(row: pd.Series) -> Latex:
     if not all(np.isfinite(row[c]) for c in ("lift", "lift_lower", "lift_upper")):
         return Latex("--")
-    return Latex(
-        f"{format_percent(row['lift'], 1, sign=True)} "
-        f"[{format_float(100 * row['lift_lower'], 1, sign=True)}, "
-        f"{format_float(100 * row['lift_upper'], 1, sign=True)}]"
-    )
+    return lift_ci(row["lift"], row["lift_lower"], row["lift_upper"])
 
 
 def _num(value: float, fmt: Any) -> Latex:

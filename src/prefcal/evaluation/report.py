@@ -43,6 +43,7 @@ from prefcal.paper.macros import Latex, format_float, format_int, format_percent
 __all__ = [
     "METRIC_LABELS",
     "ab_frames",
+    "lift_ci",
     "as_records",
     "ope_frames",
     "ope_error_figure",
@@ -98,7 +99,7 @@ def output_paths(out_dir: str | Path) -> dict[str, Path]:
     }
 
 
-def _ci(est: float, lo: float, hi: float, digits: int = 1) -> Latex:
+def lift_ci(est: float, lo: float, hi: float, digits: int = 1) -> Latex:
     """``+12.3 % [+8.1, +16.0]`` as LaTeX (shares of 1 in, percent out)."""
     return Latex(
         f"{format_percent(est, digits, sign=True)} "
@@ -120,7 +121,7 @@ def table1_frames(table1: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             rec[f"{m}_lift"] = g.loc[m, "lift"]
             rec[f"{m}_lower"] = g.loc[m, "lower"]
             rec[f"{m}_upper"] = g.loc[m, "upper"]
-            disp[METRIC_LABELS[m]] = _ci(g.loc[m, "lift"], g.loc[m, "lower"], g.loc[m, "upper"])
+            disp[METRIC_LABELS[m]] = lift_ci(g.loc[m, "lift"], g.loc[m, "lower"], g.loc[m, "upper"])
         for m in ("podcast", "overall"):
             rec[f"paper_{m}_lift"] = g.loc[m, "paper"]
             paper = g.loc[m, "paper"]
@@ -147,7 +148,7 @@ def ab_frames(ab: pd.DataFrame, ope: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
             disp[METRIC_LABELS[m]] = (
                 Latex("control")
                 if policy == "SC-90"
-                else _ci(g.loc[m, "lift"], g.loc[m, "lower"], g.loc[m, "upper"])
+                else lift_ci(g.loc[m, "lift"], g.loc[m, "lower"], g.loc[m, "upper"])
             )
         rec["dr_rel_error"] = dr.get(policy, np.nan)
         disp["DR error"] = format_percent(rec["dr_rel_error"], 1, sign=True)
@@ -330,7 +331,7 @@ def stage_macros(
     for rec in result.table1.to_dict("records"):
         key = f"CBvs{_NAME[rec['baseline']]}{_METRIC[rec['metric']]}"
         m[f"{key}Lift"] = format_percent(rec["lift"], 1, sign=True)
-        m[f"{key}CI"] = _ci(rec["lift"], rec["lower"], rec["upper"])
+        m[f"{key}CI"] = lift_ci(rec["lift"], rec["lower"], rec["upper"])
     acc = result.accuracy
     for rec in acc.to_dict("records"):
         m[f"Acc{_NAME[rec['policy']]}{_METRIC[rec['metric']]}"] = format_percent(rec["value"], 1)
@@ -339,7 +340,7 @@ def stage_macros(
             continue
         key = f"AB{_NAME[rec['policy']]}{_METRIC[rec['metric']]}"
         m[f"{key}Lift"] = format_percent(rec["lift"], 1, sign=True)
-        m[f"{key}CI"] = _ci(rec["lift"], rec["lower"], rec["upper"])
+        m[f"{key}CI"] = lift_ci(rec["lift"], rec["lower"], rec["upper"])
         m[f"{key}TrueLift"] = format_percent(rec["true_lift"], 1, sign=True)
     ope = result.ope
     dr = ope[ope["estimator"] == "DR"]
@@ -358,7 +359,7 @@ def stage_macros(
             val = _spell(rec["value"])
             key = f"Sens{_PARAM[rec['parameter']]}{val}{_METRIC[rec['metric']]}"
             m[f"{key}Lift"] = format_percent(rec["lift"], 1, sign=True)
-            m[f"{key}CI"] = _ci(rec["lift"], rec["lower"], rec["upper"])
+            m[f"{key}CI"] = lift_ci(rec["lift"], rec["lower"], rec["upper"])
     if obd is not None and len(obd):
         for rec in obd.to_dict("records"):
             tag = "".join(part.capitalize() for part in str(rec["estimator"]).split("_"))
@@ -391,7 +392,7 @@ def ceiling_macros(ceiling: pd.DataFrame) -> dict[str, Any]:
             continue
         key = f"Ceiling{name}{_METRIC[rec['metric']]}"
         m[f"{key}Lift"] = format_percent(rec["lift"], 1, sign=True)
-        m[f"{key}CI"] = _ci(rec["lift"], rec["lower"], rec["upper"])
+        m[f"{key}CI"] = lift_ci(rec["lift"], rec["lower"], rec["upper"])
     return m
 
 
