@@ -36,6 +36,9 @@ source_format       string                  legacy_account | account_music | acc
                                             extended_audio | extended_video
 ==================  ======================  ===================================================
 
+``t_play`` is not stored: :func:`play_time` derives it (the listener's clock at the start of
+playback, for the hour and weekday of a play) from ``ts_start``, ``offline`` and ``offline_ts``.
+
 ``content_type`` comes from which fields are set (audiobook, then episode, then track fields): a
 video podcast in a video file is a ``podcast``; ``video`` is a row of a video file with none of
 them. ``item_name``/``creator_name`` are track/artist, episode/show, chapter/book.
@@ -57,7 +60,9 @@ that hold identity, payment, address, voice, search or inference data never ente
 
 from __future__ import annotations
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 CONTENT_TYPES = ("music", "podcast", "audiobook", "video", "unknown")
 DEVICES = ("mobile", "desktop", "speaker", "tv", "web", "other", "unknown")
@@ -137,3 +142,68 @@ NEVER_KEEP_FILE_STEMS = (
     "Inferences",
     "SearchQueries",
 )
+
+
+#: the derived (not stored) column of :func:`play_time`
+PLAY_TIME = "t_play"
+#: the streams columns :func:`play_time` reads (the last two when present)
+PLAY_TIME_COLUMNS = ("ts_start", "offline", "offline_ts")
+
+
+def play_time(table: pa.Table) -> pa.ChunkedArray:
+    r"""``t_play``: when each play started on the listener's clock, ``timestamp[ms, UTC]``.
+
+    .. math::
+
+        t^{play}_i = \begin{cases} \min(\mathit{offline\_ts}_i,\ \mathit{ts\_start}_i)
+            & \text{offline}_i \text{ and } \mathit{offline\_ts}_i \text{ recorded} \\
+            \mathit{ts\_start}_i & \text{otherwise} \end{cases}
+
+    Spotify logs an offline play's ``ts`` (``ts_end``) when the client syncs, hours or days
+    after the play (in the real endsong sample, offline plays synced together share one ``ts``,
+    and their ``offline_timestamp`` values are apart by the previous play's ``ms_played``: it is
+    the start of playback), so ``ts_start = ts_end - ms_played`` would give such a play the hour
+    and weekday of the sync. The cap at ``ts_start`` (a play cannot start after it was logged
+    minus its duration) keeps a client clock set in the future from moving a play later. A table
+    without the ``offline``/``offline_ts`` columns gives ``ts_start``.
+    """
+    if "ts_start" not in table.column_names:
+        raise ValueError("streams have no column 'ts_start': no play time")
+    ts = _utc_ms(table["ts_start"], "ts_start")
+    if not all(c in table.column_names for c in PLAY_TIME_COLUMNS[1:]):
+        return ts
+    offline_ts = _utc_ms(table["offline_ts"], "offline_ts")
+    use = pc.and_(pc.fill_null(table["offline"].cast(pa.bool_()), False), pc.is_valid(offline_ts))
+    earliest = pc.min_element_wise(offline_ts.cast(pa.int64()), ts.cast(pa.int64()))
+    return pc.if_else(use, earliest.cast(ts.type), ts)
+
+
+def stream_time(streams: pd.DataFrame, column: str) -> pd.Series:
+    """The timestamps ``column`` of a pandas ``streams`` table: the column itself, or
+    :func:`play_time` when ``column`` is ``t_play`` and the table does not hold it."""
+    if column in streams.columns:
+        return streams[column]
+    if column != PLAY_TIME:
+        raise ValueError(f"streams table lacks column(s) [{column!r}]")
+    cols = [c for c in PLAY_TIME_COLUMNS if c in streams.columns]
+    if "ts_start" not in cols:
+        raise ValueError("streams table lacks column(s) ['ts_start'] (needed for t_play)")
+    frame = streams[cols].assign(ts_start=pd.to_datetime(streams["ts_start"], utc=True))
+    if "offline_ts" in cols:
+        frame = frame.assign(offline_ts=pd.to_datetime(frame["offline_ts"], utc=True))
+    values = play_time(pa.Table.from_pandas(frame, preserve_index=False))
+    out = values.to_pandas()  # a Series on a fresh RangeIndex: relabel, do not align
+    out.index = streams.index
+    return out.rename(PLAY_TIME)
+
+
+def _utc_ms(column: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArray | pa.Array:
+    """A timestamp column as ``timestamp[ms, UTC]`` (naive timestamps are taken as UTC)."""
+    kind = column.type
+    if pa.types.is_null(kind):  # e.g. a pandas column of None only
+        return column.cast(pa.timestamp("ms", tz="UTC"))
+    if not pa.types.is_timestamp(kind):
+        raise ValueError(f"streams.{name} has type {kind}, expected timestamps")
+    if kind.tz is None:
+        column = column.cast(pa.timestamp(kind.unit, tz="UTC"))
+    return pc.cast(column, pa.timestamp("ms", tz="UTC"), safe=False)

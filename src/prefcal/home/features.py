@@ -10,7 +10,8 @@ History counts (STUDY 6.1)
 
 Context profile (the user embedding)
     Over the ``profile_days`` days before the Home-log period, the user's type counts
-    ``n_{u,w,h,g}`` by weekday/weekend ``w`` and hour ``h`` of ``ts_start`` are smoothed over the
+    ``n_{u,w,h,g}`` by weekday/weekend ``w`` and hour ``h`` of ``t_play`` (the start of playback on
+    the listener's clock, :func:`prefcal.tables.play_time`) are smoothed over the
     hours of the day with a circular Gaussian kernel of bandwidth ``b`` =
     ``home.features.profile_bandwidth`` hours, ``S_{uwhg} = sum_h' exp(-d(h, h')^2 / (2 b^2))
     n_{uwh'g}``, and shrunk towards the user's overall mix ``o_u`` of that period with ``kappa`` =
@@ -42,6 +43,7 @@ import pandas as pd
 from prefcal.preferences.streams import qualifying_mask, to_epoch_ms
 from prefcal.preferences.windows import window_features
 from prefcal.simulate import model
+from prefcal.tables import PLAY_TIME, stream_time
 
 __all__ = [
     "ContextProfiles",
@@ -67,7 +69,7 @@ class StreamHistory:
     participants: np.ndarray  # (P,) object participant ids; code = position
     code: np.ndarray  # (m,) int64 participant code
     ts_end: np.ndarray  # (m,) int64 epoch ms
-    ts_start: np.ndarray  # (m,) int64 epoch ms
+    t_play: np.ndarray  # (m,) int64 epoch ms: start of playback (prefcal.tables.play_time)
     ms_played: np.ndarray  # (m,) int64
     device: np.ndarray  # (m,) int64 model device index, -1 = other / unknown
     type: np.ndarray  # (m,) int64 content type 0..G-1
@@ -84,7 +86,7 @@ class StreamHistory:
         s = s.loc[code >= 0]
         code = code[code >= 0].astype(np.int64)
         ts_end = to_epoch_ms(s["ts_end"], "streams.ts_end")
-        ts_start = to_epoch_ms(s["ts_start"], "streams.ts_start")
+        t_play = to_epoch_ms(stream_time(s, PLAY_TIME), "streams.t_play")
         dev = s["device"].astype(object).map(DEVICE_CLASS).fillna(-1).to_numpy(dtype=np.int64)
         typ = pd.Index(model.CONTENT_TYPES).get_indexer(s["content_type"].astype(object))
         ms = s["ms_played"].to_numpy(np.int64)
@@ -93,7 +95,7 @@ class StreamHistory:
             parts,
             code[order],
             ts_end[order],
-            ts_start[order],
+            t_play[order],
             ms[order],
             dev[order],
             typ[order].astype(np.int64),
@@ -118,20 +120,21 @@ class StreamHistory:
             self.participants,
             self.code,
             self.ts_end,
-            self.ts_start,
+            self.t_play,
             self.ms_played,
             self.device,
             np.asarray(types, dtype=np.int64),
         )
 
     def to_streams(self) -> pd.DataFrame:
-        """These streams as a minimal canonical ``streams`` table (participant_id, ts_start,
-        ts_end, ms_played, content_type), e.g. for :func:`window_shares` after
-        :func:`retype_history`."""
+        """These streams as a minimal canonical ``streams`` table (participant_id, t_play,
+        ts_start = ts_end - ms_played, ts_end, ms_played, content_type), e.g. for
+        :func:`window_shares` after :func:`retype_history`."""
         return pd.DataFrame(
             {
                 "participant_id": self.participants[self.code],
-                "ts_start": pd.to_datetime(self.ts_start, unit="ms", utc=True),
+                "t_play": pd.to_datetime(self.t_play, unit="ms", utc=True),
+                "ts_start": pd.to_datetime(self.ts_end - self.ms_played, unit="ms", utc=True),
                 "ts_end": pd.to_datetime(self.ts_end, unit="ms", utc=True),
                 "ms_played": self.ms_played,
                 "content_type": np.asarray(model.CONTENT_TYPES, dtype=object)[self.type],
@@ -235,8 +238,8 @@ def context_profiles(
     p = hist.n_participants
     sel = (hist.ts_end >= end_ms - int(days) * MS_DAY) & (hist.ts_end < end_ms)
     code, typ, dev = hist.code[sel], hist.type[sel], hist.device[sel]
-    hour = (hist.ts_start[sel] % MS_DAY) // MS_HOUR
-    day = (hist.ts_start[sel] - start_ms) // MS_DAY
+    hour = (hist.t_play[sel] % MS_DAY) // MS_HOUR
+    day = (hist.t_play[sel] - start_ms) // MS_DAY
     weekend = model.weekend_flag(day, start_weekday).astype(np.int64)
     counts = np.bincount(code * n_types + typ, minlength=p * n_types).reshape(p, n_types)
     tot = counts.sum(axis=1, keepdims=True)
@@ -327,8 +330,8 @@ def retype_history(
     """
     u = rng.random(hist.code.size)
     known = np.flatnonzero(hist.device >= 0)
-    day = (hist.ts_start - start_ms) // MS_DAY
-    hour = (hist.ts_start % MS_DAY) // MS_HOUR
+    day = (hist.t_play - start_ms) // MS_DAY
+    hour = (hist.t_play % MS_DAY) // MS_HOUR
     types = hist.type.copy()
     # one model evaluation per (participant, day, hour, device): tau = (day + hour / 24) / days
     # at the hour of the stream's start, as the listening simulator uses for its sessions

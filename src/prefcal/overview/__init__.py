@@ -18,9 +18,10 @@ Definitions (``min_ms_played`` is ``config["ingest"]["min_ms_played"]``, 30 000 
 * **share of plays** among streams: ``n_plays / n_streams``;
 * **content-type share** of type c: ``#plays of type c / n_plays`` (device shares likewise);
   source-format shares are over all streams, because the ingest keeps every row of every format;
-* **play time** of a stream: its ``ts_start``, except for an offline play with an
-  ``offline_ts``, whose ``ts`` is the later sync time (see :mod:`prefcal.tables`): then
-  ``offline_ts``. Tables without the optional ``offline``/``offline_ts`` columns use ``ts_start``;
+* **play time** of a stream: ``t_play`` of :func:`prefcal.tables.play_time`, its ``ts_start``
+  except for an offline play with an ``offline_ts``, whose ``ts`` is the later sync time: then
+  ``min(offline_ts, ts_start)``. Tables without the optional ``offline``/``offline_ts`` columns
+  use ``ts_start``;
 * **date span**: the calendar dates (in ``tz``, UTC by default: exports carry UTC and no time
   zone) of the earliest and latest play time; days spanned = last - first + 1;
 * **hour of day** of a play: the hour of its play time in ``tz``;

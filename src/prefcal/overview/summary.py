@@ -19,7 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from prefcal.tables import CONTENT_TYPES, DEVICES, SOURCE_FORMATS, STREAMS_SCHEMA
+from prefcal.tables import (
+    CONTENT_TYPES,
+    DEVICES,
+    PLAY_TIME,
+    SOURCE_FORMATS,
+    STREAMS_SCHEMA,
+    play_time,
+)
 
 __all__ = [
     "OPTIONAL_COLUMNS",
@@ -214,13 +221,8 @@ def _summarise_table(
         kind = table[name].type
         if not pa.types.is_timestamp(kind) or kind.tz is None:
             raise ValueError(f"{where}: field {name} has type {kind}, expected UTC timestamps")
-    ts = table["ts_start"].cast(pa.timestamp("ms", tz="UTC"))
-    if all(c in table.column_names for c in OPTIONAL_COLUMNS):
-        offline_ts = table["offline_ts"].cast(ts.type)
-        offline = table["offline"].cast(pa.bool_())
-        use = pc.and_(pc.fill_null(offline, False), pc.is_valid(offline_ts))
-        ts = pc.if_else(use, offline_ts, ts)
-    table = table.select(list(OVERVIEW_COLUMNS)).append_column("t_play", ts)
+    ts = play_time(table)
+    table = table.select(list(OVERVIEW_COLUMNS)).append_column(PLAY_TIME, ts)
     summary = StreamSummary(min_ms_played=min_ms_played, tz=tz)
     summary.n_streams = table.num_rows
     if table.num_rows == 0:
@@ -238,7 +240,7 @@ def _summarise_table(
         return summary
     summary.content_type_plays = _counts(plays["content_type"])
     summary.device_plays = _counts(plays["device"])
-    hour = pc.hour(plays["t_play"].cast(pa.timestamp("ms", tz=tz)))
+    hour = pc.hour(plays[PLAY_TIME].cast(pa.timestamp("ms", tz=tz)))
     per_user = (
         pa.table(
             {

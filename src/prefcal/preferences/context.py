@@ -1,7 +1,8 @@
 """Context profiles with empirical-Bayes shrinkage (STUDY.md 6.1).
 
 A *context* is (hour block, weekday/weekend, device class) of a stream, read in local time
-``timezone`` from ``time_column`` (``ts_start`` by default: the moment the listener chose to play).
+``timezone`` from ``time_column`` (``t_play`` by default, :func:`prefcal.tables.play_time`: the
+moment the listener chose to play, on the listener's clock for offline plays too).
 Hour blocks start at the hours of ``analysis.hour_blocks``; an hour before the first start belongs
 to the last block (the night wraps round). Saturday and Sunday are the weekend. Devices are mapped
 to classes with ``preferences.device_classes``.
@@ -65,6 +66,7 @@ from prefcal.preferences.streams import (
     to_epoch_ms,
     type_codes,
 )
+from prefcal.tables import stream_time
 
 ALPHA_BOUNDS = (1e-3, 1e6)
 METHODS = ("marginal_likelihood", "moments")
@@ -476,7 +478,7 @@ class ContextCounts:
         types: Sequence[str],
         device_classes: Mapping[str, str],
         timezone: str = "UTC",
-        time_column: str = "ts_start",
+        time_column: str = "t_play",
     ) -> ContextCounts:
         """The counts of :meth:`to_frame`'s table (users in order of first appearance)."""
         classes = tuple(dict.fromkeys(device_classes.values()))
@@ -509,31 +511,32 @@ def context_counts(
     types: Sequence[str] = DEFAULT_TYPES,
     device_classes: Mapping[str, str] | None = None,
     timezone: str = "UTC",
-    time_column: str = "ts_start",
+    time_column: str = "t_play",
     min_ms_played: int = 30_000,
     exclude_skips: bool = False,
     before: pd.Timestamp | None = None,
 ) -> ContextCounts:
     """The :class:`ContextCounts` of ``streams`` (only those before ``before``); every participant
     of ``streams`` is a user, in order of first appearance, with zero counts if none counts."""
-    require_columns(streams, ["participant_id", "device", time_column], "streams")
+    require_columns(streams, ["participant_id", "device"], "streams")
+    when = stream_time(streams, time_column)
     device_classes = dict(DEFAULT_DEVICE_CLASSES if device_classes is None else device_classes)
     keep = qualifying_mask(
         streams, types=types, min_ms_played=min_ms_played, exclude_skips=exclude_skips
     )
     if before is not None:
         keep &= (
-            to_epoch_ms(streams[time_column], f"streams.{time_column}")
+            to_epoch_ms(when, f"streams.{time_column}")
             < to_epoch_ms(pd.Series([pd.Timestamp(before)]), "before")[0]
         )
     user_codes, users = pd.factorize(streams["participant_id"])
     sub = streams.loc[keep]
     u = user_codes[keep]
     k = type_codes(sub["content_type"], types)
-    hour, weekend = local_hour_weekend(sub[time_column], timezone)
+    hour, weekend = local_hour_weekend(when[keep], timezone)
     b = hour_block_index(hour, hour_blocks)
     d, classes = device_class_codes(sub["device"], device_classes)
-    fold = local_day_index(sub[time_column], timezone) % 2
+    fold = local_day_index(when[keep], timezone) % 2
     shape = (len(users), len(hour_blocks), 2, len(classes), len(types), 2)
     flat = np.ravel_multi_index((u, b, weekend.astype(np.int64), d, k, fold), shape)
     folds = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape).astype(np.float64)
@@ -647,7 +650,7 @@ def context_profiles(
     types: Sequence[str] = DEFAULT_TYPES,
     device_classes: Mapping[str, str] | None = None,
     timezone: str = "UTC",
-    time_column: str = "ts_start",
+    time_column: str = "t_play",
     min_ms_played: int = 30_000,
     exclude_skips: bool = False,
     method: str = "marginal_likelihood",

@@ -41,6 +41,7 @@ from prefcal.preferences.streams import (
     to_epoch_ms,
     type_codes,
 )
+from prefcal.tables import stream_time
 
 
 def entropy_bits(counts: np.ndarray) -> np.ndarray:
@@ -95,7 +96,7 @@ def user_descriptors(
     item_vectors: Any = None,
     vector_key: str = "item_uri",
     timezone: str = "UTC",
-    time_column: str = "ts_start",
+    time_column: str = "t_play",
     habit_hours: Sequence[int] = (5, 10),
     user_initiated_reasons: Sequence[str] = ("clickrow", "playbtn"),
     before: pd.Timestamp | None = None,
@@ -106,7 +107,8 @@ def user_descriptors(
     ``(keys, vectors)`` matched to the streams' ``vector_key`` column (or a TasteTypes). Only
     streams before ``before`` (by ``time_column``) are used when it is given.
     """
-    require_columns(streams, ["participant_id", "item_uri", "creator_name", time_column], "streams")
+    require_columns(streams, ["participant_id", "item_uri", "creator_name"], "streams")
+    when = stream_time(streams, time_column)
     if len(habit_hours) != 2 or not 0 <= habit_hours[0] <= habit_hours[1] <= 23:
         raise ValueError(
             f"preferences.habit_hours must be [first, last] hours, got {list(habit_hours)}"
@@ -114,7 +116,7 @@ def user_descriptors(
     keep = qualifying_mask(
         streams, types=types, min_ms_played=min_ms_played, exclude_skips=exclude_skips
     )
-    t_ms = to_epoch_ms(streams[time_column], f"streams.{time_column}")
+    t_ms = to_epoch_ms(when, f"streams.{time_column}")
     if before is not None:
         keep &= t_ms < to_epoch_ms(pd.Series([pd.Timestamp(before)]), "before")[0]
     all_codes, users = pd.factorize(streams["participant_id"])
@@ -124,6 +126,7 @@ def user_descriptors(
     t = t_ms[keep]
     order = np.lexsort((t, u))
     sub, u, t = sub.iloc[order], u[order], t[order]
+    when = when[keep].iloc[order]  # aligned with sub
     out = pd.DataFrame({"participant_id": np.asarray(users, dtype=object)})
     out["n_streams"] = np.bincount(u, minlength=n_users)
 
@@ -170,7 +173,7 @@ def user_descriptors(
     out["repeat_share"] = np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
     # habit score
-    hour, weekend = local_hour_weekend(sub[time_column], timezone)
+    hour, weekend = local_hour_weekend(when, timezone)
     morning = (
         (sub["content_type"].to_numpy() == "podcast")
         & ~weekend

@@ -20,7 +20,7 @@ class PreferenceParams:
     exclude_skips: bool = False
     fallback: str = "nan"
     time_column: str = "ts_end"
-    context_time_column: str = "ts_start"
+    context_time_column: str = "t_play"
     timezone: str = "UTC"
     device_classes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_DEVICE_CLASSES))
     shrinkage: str = "crossfit"

@@ -12,6 +12,7 @@ from matplotlib.patches import Patch
 
 from prefcal.paper.figures import FIGURE_WIDTH
 from prefcal.preferences.context import ContextProfiles, hour_block_index
+from prefcal.tables import stream_time
 
 __all__ = [
     "plot_habit_pattern",
@@ -107,15 +108,14 @@ def plot_habit_pattern(
     habit_show: str | None,
     habit_hours: Sequence[int],
     min_ms_played: int,
-    time_column: str = "ts_start",
+    time_column: str = "t_play",
 ) -> Figure:
     """One user's streams (>= ``min_ms_played``) by day (x) and hour of day (y), coloured by
     content type, the user's most frequent weekday-morning show highlighted; weekends shaded and
     the weekday-morning window of the habit score marked."""
-    s = streams[
-        (streams["participant_id"] == participant_id) & (streams["ms_played"] >= min_ms_played)
-    ]
-    ts = pd.to_datetime(s[time_column], utc=True)
+    sel = (streams["participant_id"] == participant_id) & (streams["ms_played"] >= min_ms_played)
+    s = streams[sel]
+    ts = pd.to_datetime(stream_time(streams, time_column)[sel], utc=True)
     day = ts.dt.floor("D")
     hour = ts.dt.hour + ts.dt.minute / 60.0
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 2.6))

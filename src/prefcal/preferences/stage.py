@@ -105,6 +105,8 @@ __all__ = [
     "write_profile_error",
 ]
 
+#: the streams columns stage 03 reads (``offline``/``offline_ts`` give ``t_play``,
+#: :func:`prefcal.tables.play_time`, the default ``preferences.context_time_column``)
 STREAM_COLUMNS = (
     "participant_id",
     "ts_start",
@@ -116,6 +118,8 @@ STREAM_COLUMNS = (
     "device",
     "reason_start",
     "skipped",
+    "offline",
+    "offline_ts",
 )
 ERROR_COLUMNS = (
     "population",
@@ -223,9 +227,9 @@ def evaluation_time(streams: pd.DataFrame) -> pd.Timestamp:
     ``t_eval = floor_day(max_i e_i) + 1 day`` (UTC), over all streams ``i``, with
     ``e_i = min(t_play_i + ms_played_i, ts_end_i)``, the end of playback on the client's clock
     (capped at the logged time: a client clock set in the future cannot move ``t_eval``), where
-    ``t_play_i`` is the offline-corrected play time of the data overview (``t_play`` in
-    :mod:`prefcal.overview.summary`): ``offline_ts_i`` for an offline play with a recorded
-    ``offline_ts``, else ``ts_start_i = ts_end_i - ms_played_i`` (so ``e_i = ts_end_i`` for
+    ``t_play_i`` is the offline-corrected play time (:func:`prefcal.tables.play_time`):
+    ``offline_ts_i`` for an offline play with a recorded ``offline_ts`` (at most ``ts_start_i``),
+    else ``ts_start_i = ts_end_i - ms_played_i`` (so ``e_i = ts_end_i`` for
     online plays, for offline plays without ``offline_ts``, and for every row when the frame has
     no ``offline``/``offline_ts`` columns).
 
