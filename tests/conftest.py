@@ -32,10 +32,14 @@ def copy_repo(dst: Path) -> Path:
 
 
 def run_snakemake(
-    workdir: Path, *args: str, configfiles: tuple[str, ...] = ("config/smoke.yaml",)
+    workdir: Path,
+    *args: str,
+    configfiles: tuple[str, ...] = ("config/smoke.yaml",),
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Snakemake with the default profile, 2 cores and ``configfiles`` in ``workdir``."""
-    env = dict(os.environ)
+    """Snakemake with the default profile, 2 cores and ``configfiles`` in ``workdir`` (``env``:
+    variables to set on top of this process's environment)."""
+    env = {**os.environ, **(env or {})}
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     cmd = [
         str(Path(sys.executable).parent / "snakemake"),

@@ -1,6 +1,8 @@
 """The workflow on a donations folder: the three real exports, each added with ``prefcal
-donation add``, and ``data.source: donations`` in a small config override. Stage 01 runs
-unchanged and its overview table counts 3 participants."""
+donation add``, and ``data.source: donations`` in a small config override. The default target
+runs stages 01-03 on them (4 shards for 3 participants: empty shards too), its overview table
+counts 3 participants, and stages 04-05 (simulated Home surface) are left out with a message.
+Fewer donors than ``privacy.k_anonymity`` stop the workflow before it runs."""
 
 from __future__ import annotations
 
@@ -29,12 +31,49 @@ def donation_run(tmp_path_factory) -> tuple[Path, Path]:
         assert main([*argv, "--participant", label]) == 0
     work = copy_repo(tmp / "repo")
     override = work / "config" / "donations.yaml"
-    override.write_text(f"data:\n  source: donations\n  donations_dir: {donations}\n")
-    out = run_snakemake(
-        work, "data_overview", configfiles=("config/smoke.yaml", "config/donations.yaml")
+    # 3 donors: a trial run needs k <= 3 (see test_fewer_donors_than_k_stop_the_workflow)
+    override.write_text(
+        f"shards: 4\ndata:\n  source: donations\n  donations_dir: {donations}\n"
+        "privacy:\n  k_anonymity: 3\n"
     )
+    out = run_snakemake(work, configfiles=("config/smoke.yaml", "config/donations.yaml"))
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert "data.source is donations, so stages 04-05 and the paper are not run" in out.stderr
     return work, donations
+
+
+def test_stages_01_to_03_run_and_04_05_do_not(donation_run) -> None:
+    work, _ = donation_run
+    shards = sorted((work / "results/data").glob("shard_*"))
+    sizes = [pq.read_metadata(s / "streams.parquet").num_rows for s in shards]
+    assert len(sizes) == 4 and 0 in sizes and sum(sizes) == 1500 + 1500 + 3608  # empty shards
+    windows = pd.read_parquet(work / "results/preferences/user_windows.parquet")
+    assert len(windows) == 3
+    assert (work / "results/tables/cluster_selection.csv").exists()
+    assert (work / "results/notebooks/03_preferences.html").exists()
+    macros = (work / "results/paper/macros.tex").read_text()
+    assert "\\newcommand{\\PrefNUsers}{3}" in macros
+    assert "\\CBvsSCNinetyPodcastCI" not in macros  # stage 04 did not run
+    for folder in ("home", "evaluation", "rq", "raw", "truth"):
+        assert not (work / "results" / folder).exists(), folder
+    assert not (work / "results/paper/paper.pdf").exists()
+    nb = (work / "results/notebooks/03_preferences.ipynb").read_text()
+    # two donors' histories end years before t_eval (or hold only untyped legacy plays)
+    assert "note: 2 of 3 participants have no counting stream in the 90d before t_eval" in nb
+
+
+def test_fewer_donors_than_k_stop_the_workflow(donation_run, tmp_path) -> None:
+    """Also: a donations_dir written with ``~`` is expanded."""
+    work, donations = donation_run
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dons").symlink_to(donations)
+    override = work / "config" / "donations_k5.yaml"
+    override.write_text("data:\n  source: donations\n  donations_dir: ~/dons\n")
+    env_home = {"HOME": str(home)}
+    out = run_snakemake(work, "-n", configfiles=("config/donations_k5.yaml",), env=env_home)
+    assert out.returncode != 0
+    assert "holds 3 participant(s), fewer than privacy.k_anonymity = 5" in out.stdout + out.stderr
 
 
 def test_overview_counts_three_participants(donation_run) -> None:

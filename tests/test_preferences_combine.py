@@ -220,3 +220,20 @@ def test_profile_error_sums_equal_the_cell_distances_of_every_estimator(study):
     np.testing.assert_array_equal(sums.n_cells, np.bincount(codes).astype(float))
     ref = [e == "static" and lab == "90d" for e, lab, _ in sums.rows].index(True)
     np.testing.assert_array_equal(sums.vs_static[:, ref], 0.0)
+
+
+def test_sorted_merge_with_an_empty_first_shard(tmp_path):
+    """A shard without participants (usual with few donors) stores its text columns as null
+    type; the merge still gives every row of the other shards, with their types."""
+    empty = pd.DataFrame({"participant_id": pd.Series([], dtype=object), "habit_show": []})
+    full = pd.DataFrame({"participant_id": ["P1", "P2"], "habit_show": ["News", None]})
+    parts = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), parts[0])
+    pq.write_table(pa.Table.from_pandas(full, preserve_index=False), parts[1])
+    assert pq.read_schema(parts[0]).field("participant_id").type == pa.null()
+    n = combine.write_sorted_tables(parts, tmp_path / "out.parquet", ["P1", "P2"])
+    assert n == 2
+    out = pq.read_table(tmp_path / "out.parquet")
+    kind = out.schema.field("participant_id").type
+    assert pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    assert out.column("habit_show").to_pylist() == ["News", None]

@@ -17,6 +17,12 @@ def config_json(*sections):
     return json.dumps({k: config[k] for k in config if k in keep}, sort_keys=True)
 
 
+def count_donors(manifest_path):
+    """Participants listed in a donations folder's manifest.json (``prefcal donation add``)."""
+    with open(manifest_path, encoding="utf-8") as f:
+        return len(json.load(f).get("participants") or {})
+
+
 def notebook_cmd(notebook, name):
     """papermill + nbconvert for one stage: executed copy and HTML go to results/notebooks/."""
     return (

@@ -10,12 +10,22 @@ from snakemake.exceptions import WorkflowError
 
 DONATIONS_DIR = None
 if config["data"]["source"] == "donations":
-    DONATIONS_DIR = str(config["data"].get("donations_dir") or "")
+    DONATIONS_DIR = os.path.expanduser(str(config["data"].get("donations_dir") or ""))
     if not os.path.isfile(os.path.join(DONATIONS_DIR or ".", "manifest.json")):
         raise WorkflowError(
             f"config key data.donations_dir: {DONATIONS_DIR or '(not set)'} is not a donations "
             "folder (no manifest.json); make one with "
             "`prefcal donation add EXPORT --donations DIR`"
+        )
+    N_DONORS = count_donors(os.path.join(DONATIONS_DIR, "manifest.json"))
+    if N_DONORS < config["privacy"]["k_anonymity"]:
+        # every output is an aggregate over participants: below k it describes individuals
+        raise WorkflowError(
+            f"the donations folder {DONATIONS_DIR} holds {N_DONORS} participant(s), fewer than "
+            f"privacy.k_anonymity = {config['privacy']['k_anonymity']}: the tables, figures and "
+            "numbers of stages 01-03 would describe single participants. Add donations, or, "
+            "for a trial run whose outputs you keep to yourself, set privacy.k_anonymity to at "
+            f"most {max(N_DONORS, 1)} in your config"
         )
 
 

@@ -21,7 +21,14 @@ LATEX_INSTALL = (
 
 
 # One line saying why results/paper/paper.pdf is not built, or None when it is.
-if not config["paper"]["build_pdf"]:
+if config["data"]["source"] == "donations":
+    PAPER_SKIP_REASON = (
+        "prefcal: data.source is donations, so stages 04-05 and the paper are not run: they need "
+        "the simulated Home surface and its truth, which donated exports do not have. This run "
+        "builds stages 01-03 for your participants (results/tables, results/figures, "
+        "results/notebooks); the paper comes from a simulated study (`make reproduce`)"
+    )
+elif not config["paper"]["build_pdf"]:
     PAPER_SKIP_REASON = (
         "prefcal: paper.build_pdf is false, so results/paper/paper.pdf is not built "
         f"(set it to true; LaTeX: {LATEX_INSTALL})"

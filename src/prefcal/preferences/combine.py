@@ -294,7 +294,10 @@ def write_sorted_tables(
     parts = [Path(p) for p in parts]
     if not parts:
         raise ValueError("no tables to merge")
-    schema = pq.read_schema(parts[0])
+    # an empty shard (no participant) stores its text columns as null type: take the schema of a
+    # part with rows, so the empty parts are read as that (a null column casts to any type)
+    with_rows = [p for p in parts if pq.ParquetFile(p).metadata.num_rows > 0]
+    schema = pq.read_schema((with_rows or parts)[0])
     bounds = list(boundaries) or [""]
     n_rows = 0
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
