@@ -263,14 +263,16 @@ def test_unreadable_files_give_one_clear_error(tmp_path_factory, bad, capsys) ->
         ingest_donations([donor], id_seed=SEED)
     msg = str(err.value)
     assert str(donor / name) in msg and word in msg
-    # the CLIs: one line on stderr, exit 2 (ingest, add) or 1 (check: nothing usable)
+    # the CLIs: one line on stderr, exit 2 (ingest, add, and check: add would refuse it)
     capsys.readouterr()
     assert main(["ingest", str(donor), "--out", str(tmp / "out")]) == 2
     assert main(["donation", "add", str(donor), "--donations", str(tmp / "don")]) == 2
     err_text = capsys.readouterr().err
     assert err_text.count("\n") == 2 and "Traceback" not in err_text and name in err_text
-    assert main(["donation", "check", str(donor)]) == 1
-    assert "ERROR" in capsys.readouterr().out
+    assert main(["donation", "check", str(donor)]) == 2
+    cap = capsys.readouterr()
+    assert "ERROR" in cap.out and "Usable: NO - 1 file(s) cannot be read" in cap.out
+    assert cap.err.count("\n") == 1 and name in cap.err
     assert _tree(tmp) == before  # nothing written anywhere
     # with --skip-bad-files the error is recorded and counted, and the run goes on
     r = ingest_donations([donor], id_seed=SEED, skip_bad_files=True)

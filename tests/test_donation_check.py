@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -131,17 +132,87 @@ def test_nothing_usable_exits_1(tmp_path: Path, capsys) -> None:
     assert js["usable"] is False and js["files"] == []
 
 
-def test_bad_file_is_reported_not_fatal(tmp_path: Path, capsys) -> None:
+def test_bad_file_is_reported_and_makes_the_export_unusable(tmp_path: Path, capsys) -> None:
     d = tmp_path / "export"
     dump(load(ENDSONG)[:10], d / "endsong_0.json")
     (d / "endsong_1.json").write_text("[{", encoding="utf-8")
     s = check_export(d)
     bad = next(f for f in s["files"] if f["path"] == "endsong_1.json")
     assert bad["status"] == "error" and "truncated JSON" in bad["error"]
+    assert bad["bytes"] == 2
     assert "P0000000000" not in bad["error"]
-    assert s["streams"]["rows_kept"] == 10 and s["usable"]
-    assert main(["donation", "check", str(d)]) == 0
-    assert "ERROR" in capsys.readouterr().out
+    assert s["streams"]["rows_kept"] == 10  # the readable file is still counted
+    # but `add` refuses the export, so check must not call it usable
+    assert s["usable"] is False and s["usable_with_skip_bad_files"] is True
+    assert s["unreadable_files"] == [{"path": "endsong_1.json", "bytes": 2, "error": bad["error"]}]
+    assert main(["donation", "check", str(d)]) == 2
+    out = capsys.readouterr().out
+    assert "ERROR" in out and "Usable: yes" not in out
+    assert "Usable: NO - 1 file(s) cannot be read" in out
+    assert "  endsong_1.json (2 bytes)" in out and "--skip-bad-files" in out
+
+
+def _corrupt_account(tmp_path: Path) -> tuple[Path, int]:
+    """The real account export with a comma deleted in the middle of its music file."""
+    d = tmp_path / "account_2024"
+    shutil.copytree(ACCOUNT, d)
+    music = d / "StreamingHistory_music_0.json"
+    text = music.read_text(encoding="utf-8")
+    i = text.index("},", len(text) // 2) + 1
+    music.write_text(text[:i] + text[i + 1 :], encoding="utf-8")
+    return d, music.stat().st_size
+
+
+def test_check_agrees_with_add_on_an_invalid_file(tmp_path: Path, capsys) -> None:
+    d, size = _corrupt_account(tmp_path)
+    assert size == (ACCOUNT / "StreamingHistory_music_0.json").stat().st_size - 1
+    root = tmp_path / "donations"
+    assert main(["donation", "add", str(d), "--donations", str(root)]) == 2
+    add_err = capsys.readouterr().err
+    assert "StreamingHistory_music_0.json: not valid JSON" in add_err
+    assert not root.exists()
+
+    assert main(["donation", "check", str(d)]) == 2
+    cap = capsys.readouterr()
+    assert "Usable: yes" not in cap.out
+    assert "Usable: NO - 1 file(s) cannot be read, so `prefcal donation add` refuses" in cap.out
+    assert f"  StreamingHistory_music_0.json ({size:,} bytes)" in cap.out
+    assert cap.err.startswith("prefcal donation: error: 1 file(s) of the export cannot be read")
+    assert f"StreamingHistory_music_0.json ({size:,} bytes): not valid JSON" in cap.err
+    assert len(cap.err.strip().splitlines()) == 1
+
+    assert main(["donation", "check", str(d), "--json"]) == 2
+    js = json.loads(capsys.readouterr().out)
+    assert js["usable"] is False and js["usable_with_skip_bad_files"] is True
+    assert [(b["path"], b["bytes"]) for b in js["unreadable_files"]] == [
+        ("StreamingHistory_music_0.json", size)
+    ]
+    assert "not valid JSON: Expecting ',' delimiter" in js["unreadable_files"][0]["error"]
+    assert "cannot be read, so `prefcal donation add` refuses it" in js["error"]
+    assert js["streams"]["by_format"].keys() == {"account_podcast", "account_audiobook"}
+    # with --skip-bad-files add takes the rest, as check says
+    assert main(["donation", "add", str(d), "--donations", str(root), "--skip-bad-files"]) == 0
+
+
+def test_bad_member_of_a_zip_named_with_its_size(tmp_path: Path, capsys) -> None:
+    z = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("MyData/StreamingHistory0.json", "not json " * 100)
+    s = check_export(z)
+    assert s["unreadable_files"][0]["path"] == "MyData/StreamingHistory0.json"
+    assert s["unreadable_files"][0]["bytes"] == 900  # uncompressed, as the zip declares
+    assert s["usable"] is False and s["usable_with_skip_bad_files"] is False
+    assert main(["donation", "check", str(z)]) == 2
+    out = capsys.readouterr().out
+    assert "  MyData/StreamingHistory0.json (900 bytes)" in out
+    assert "Nothing would be kept from the rest of the export either." in out
+    assert main(["donation", "add", str(z), "--donations", str(tmp_path / "d")]) == 2
+
+
+def test_readable_export_has_no_unreadable_files() -> None:
+    s = check_export(ACCOUNT)
+    assert s["unreadable_files"] == [] and "error" not in s
+    assert s["usable"] is True and s["usable_with_skip_bad_files"] is True
 
 
 def test_missing_export_one_line_exit_2(tmp_path: Path, capsys) -> None:

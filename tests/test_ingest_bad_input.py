@@ -60,6 +60,18 @@ def test_truncated_message_names_line(tmp_path: Path) -> None:
         ingest_donations([d], id_seed=SEED)
 
 
+def test_truncated_inside_a_string_message_wording(tmp_path: Path) -> None:
+    d = _one(tmp_path, "endsong_0.json", '[{"ts": "2021-01-01T00')
+    with pytest.raises(IngestError) as err:
+        ingest_donations([d], id_seed=SEED)
+    msg = str(err.value)
+    assert msg.endswith(
+        "truncated JSON: the text ends at line 1 before the document is complete "
+        "(Unterminated string starting at line 1, column 9)"
+    )
+    assert "at at" not in msg
+
+
 def test_cli_prints_one_line_and_exits_2(tmp_path: Path, capsys) -> None:
     d = _one(tmp_path, "StreamingHistory0.json", "[{")
     status = main(["ingest", str(d), "--out", str(tmp_path / "out")])

@@ -12,7 +12,12 @@ memory, with unreadable files reported instead of stopping. The summary (:func:`
 * ``dropped``: rows that would not be kept, by reason (skipped) and by rule (duplicates);
 * ``personal``: the personal field names found (``username``, IP address, user agent, country),
   which are never read, and the personal files (identity, payment, ...), which are never opened;
-* ``usable``: at least one stream, playlist or library row would be kept.
+* ``usable``: ``prefcal donation add`` would take the export as it is (a new participant): every
+  stream, playlist and library file can be read and at least one row would be kept;
+* ``unreadable_files``: the files that cannot be read (path, size in bytes, error). ``add`` refuses
+  an export that holds one (unless ``--skip-bad-files``), so it is not usable, and the counts above
+  leave its rows out; then ``error`` says so in one line (exit status 2, as ``add``'s), and
+  ``usable_with_skip_bad_files`` tells whether ``add --skip-bad-files`` would take the rest.
 
 Counts satisfy ``rows_read = rows_kept + rows_skipped + duplicates_removed`` per file and table.
 """
@@ -93,6 +98,8 @@ def check_export(path: str | Path) -> dict[str, Any]:
             "generation": GENERATIONS.get(info.fmt or "", KIND_WORDS.get(info.kind, info.kind)),
             "status": e["status"],
         }
+        if e["status"] == "error":
+            item["bytes"] = data.sizes.get(info.rel)
         if e["status"] == "read":
             item.update(
                 rows_read=e["rows_read"],
@@ -125,9 +132,17 @@ def check_export(path: str | Path) -> dict[str, Any]:
     streams["by_format"] = by_format
     kept = {k: totals[k]["rows_kept"] for k in TABLE_KINDS}
     n_playlists = len(set(merged.playlists["playlist_id"].to_pylist()))
-    return {
+    bad = [
+        {"path": f["path"], "bytes": f["bytes"], "error": f["error"]}
+        for f in files
+        if f["status"] == "error"
+    ]
+    out: dict[str, Any] = {
         "export": str(path),
-        "usable": any(kept.values()),
+        # what `add` does: it stops at an unreadable file (without --skip-bad-files)
+        "usable": not bad and any(kept.values()),
+        "usable_with_skip_bad_files": any(kept.values()),
+        "unreadable_files": bad,
         "files": files,
         "files_by_status": totals["files"],
         "streams": streams,
@@ -144,6 +159,22 @@ def check_export(path: str | Path) -> dict[str, Any]:
             "files_not_opened": sorted(f.rel for f in data.files if f.kind == "privacy"),
         },
     }
+    if bad:
+        out["error"] = (
+            f"{len(bad)} file(s) of the export cannot be read, so `prefcal donation add` refuses "
+            f"it: {'; '.join(_bad_file(b) for b in bad)}"
+        )
+    return out
+
+
+def _size(n: int | None) -> str:
+    return "size unknown" if n is None else f"{n:,} bytes"
+
+
+def _bad_file(b: dict[str, Any]) -> str:
+    """``path (size): error``, the error without its leading ``path: ``."""
+    why = b["error"].removeprefix(f"{b['path']}: ")
+    return f"{b['path']} ({_size(b['bytes'])}): {why}"
 
 
 def _n(x: int) -> str:
@@ -206,7 +237,21 @@ def format_check(summary: dict[str, Any]) -> str:
         "Personal fields removed (never read): " + (", ".join(pers["fields_removed"]) or "none")
     )
     lines.append("Personal files not opened: " + (", ".join(pers["files_not_opened"]) or "none"))
-    lines.append(
-        "Usable: yes" if summary["usable"] else "Usable: NO - nothing would be kept from it"
-    )
+    bad = summary["unreadable_files"]
+    if bad:
+        lines.append(
+            f"Usable: NO - {len(bad)} file(s) cannot be read, so `prefcal donation add` refuses "
+            "the export (the counts above leave their rows out):"
+        )
+        lines += [f"  {b['path']} ({_size(b['bytes'])})" for b in bad]
+        lines.append(
+            "  Repair or re-export the file(s); `prefcal donation add --skip-bad-files` would add "
+            "the rest without them."
+            if summary["usable_with_skip_bad_files"]
+            else "  Nothing would be kept from the rest of the export either."
+        )
+    else:
+        lines.append(
+            "Usable: yes" if summary["usable"] else "Usable: NO - nothing would be kept from it"
+        )
     return "\n".join(lines)

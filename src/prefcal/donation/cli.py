@@ -9,7 +9,8 @@ Examples::
     prefcal donation shard --donations DIR --shard 0 --n-shards 4 --out results/data/shard_000
 
 Exit status: 0 done (``check``: the export is usable); 1 ``check``: nothing usable in the export;
-2 bad input (the message names the file, row or field), printed as one line.
+2 bad input (the message names the file, row or field), printed as one line (``check``: also an
+export with a file that cannot be read, which ``add`` refuses; the summary is printed too).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Read one export (folder or the zip Spotify sends) in memory: files and their "
             "generation, date span, rows, content types, rows that would be dropped and why, "
             "personal fields and files that are removed. Writes nothing. Exit status 1 when "
-            "nothing usable was found."
+            "nothing usable was found, 2 when a file cannot be read (add refuses such an export)."
         ),
     )
     c.add_argument("path", metavar="PATH", help="an export folder or zip")
@@ -122,6 +123,10 @@ def run_check(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, sort_keys=False))
     else:
         print(format_check(summary))
+    if "error" in summary:  # a file cannot be read: bad input, as for `add`
+        if not args.json:
+            print(f"prefcal {args.command}: error: {summary['error']}", file=sys.stderr)
+        return 2
     return 0 if summary["usable"] else 1
 
 

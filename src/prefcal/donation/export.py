@@ -16,7 +16,7 @@ files.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -53,6 +53,8 @@ class ExportData:
     ``playlist_id``), ``playlists_last_modified`` its latest ``lastModifiedDate`` and
     ``has_playlists`` whether any playlist file was read. ``entries``: the ingest's report entry
     of every file, keyed by path inside the export. ``fingerprint``: see :func:`fingerprint`.
+    ``sizes``: bytes of every file by path inside the export (None: unknown), for messages; not
+    stored with the export.
     """
 
     participant_id: str
@@ -64,6 +66,7 @@ class ExportData:
     has_playlists: bool
     entries: dict[str, dict[str, Any]]
     fingerprint: str = ""
+    sizes: dict[str, int | None] = field(default_factory=dict)
 
     def kept(self) -> dict[str, int]:
         """Rows kept per table within this export alone."""
@@ -161,4 +164,5 @@ def read_export(path: str | Path, participant_id: str, skip_bad_files: bool = Fa
         has_playlists=bool(read_ok),
         entries=run.entries,
         fingerprint=fingerprint(fp_inputs),
+        sizes={f.rel: f.src.nbytes() for f in files},
     )

@@ -44,6 +44,17 @@ class DonationFile:
     where: str
     read: Callable[[], bytes]
     path: Path | None = None  # set for files on disk
+    size: int | None = None  # set for zip members: the size the zip declares
+
+    def nbytes(self) -> int | None:
+        """The file's size in bytes (a zip member: the uncompressed size the zip declares), None
+        when it cannot be told. Nothing is read."""
+        if self.path is None:
+            return self.size
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None
 
     def read_wrapped(self, prefix: bytes, suffix: bytes) -> bytes | np.ndarray:
         """``prefix + content + suffix`` as one buffer; a file on disk is read straight into an
@@ -131,7 +142,8 @@ def _zip_files(
             except _ZIP_ERRORS as exc:
                 raise IngestError(f"{w}: cannot be read from the zip ({exc})") from exc
 
-        yield DonationFile(rel, rel.rsplit("/", 1)[0] if "/" in rel else prefix, member_where, read)
+        unit = rel.rsplit("/", 1)[0] if "/" in rel else prefix
+        yield DonationFile(rel, unit, member_where, read, size=info.file_size)
 
 
 def _read_path(path: Path) -> Callable[[], bytes]:

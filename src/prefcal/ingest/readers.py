@@ -175,9 +175,11 @@ def load_json(data: bytes, where: str) -> Any:
         # the end of the text inside a string or before a closing bracket: a cut-off file
         if exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip()):
             last = text.count("\n") + 1
+            # json's message may end in "at" ("Unterminated string starting at"): no second one
+            at = "" if exc.msg.endswith(" at") else " at"
             raise IngestError(
                 f"{where}: truncated JSON: the text ends at line {last} before the document "
-                f"is complete ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+                f"is complete ({exc.msg}{at} line {exc.lineno}, column {exc.colno})"
             ) from exc
         raise IngestError(
             f"{where}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
