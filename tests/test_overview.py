@@ -179,6 +179,28 @@ def test_offline_plays_use_offline_ts(tiny):
     assert set(plain.user_hour.loc[plain.user_hour["participant_id"] == B, "hour"]) == {8, 23}
 
 
+def test_untyped_plays_are_left_out_of_user_shares(tiny):
+    """Legacy account plays have no content type: they count as plays in the overview but not
+    in the podcast shares by user and hour, and a user with only such plays gets no cohort."""
+    D = "P00000000dd"
+    legacy = [
+        (D, "2026-01-06 09:00:00", 90_000, "unknown", "unknown", "legacy_account"),
+        (D, "2026-01-06 10:00:00", 90_000, "unknown", "unknown", "legacy_account"),
+        (A, "2026-01-05 07:40:00", 90_000, "unknown", "unknown", "legacy_account"),
+    ]
+    frame = streams_frame(TINY_ROWS + legacy)
+    s = overview.summarise_streams([frame])
+    assert s.n_plays == 7 + 3 and s.content_type_plays["unknown"] == 3
+    assert D not in set(s.user_hour["participant_id"])
+    shares = overview.user_podcast_shares(s.user_hour)
+    # A: 2 podcasts of 3 typed plays (the untyped 07:40 play is not in the denominator)
+    assert shares.loc[A, "n_plays"] == 3 and shares.loc[A, "podcast_share"] == 2 / 3
+    assert list(shares.index) == sorted([A, B, C])
+    pd.testing.assert_frame_equal(
+        s.user_hour, overview.summarise_streams([streams_frame(TINY_ROWS)]).user_hour
+    )
+
+
 def test_threshold_and_time_zone(tiny):
     s = overview.summarise_streams([tiny], min_ms_played=0)
     assert s.n_plays == 9

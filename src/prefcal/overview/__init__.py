@@ -25,15 +25,18 @@ Definitions (``min_ms_played`` is ``config["ingest"]["min_ms_played"]``, 30 000 
 * **date span**: the calendar dates (in ``tz``, UTC by default: exports carry UTC and no time
   zone) of the earliest and latest play time; days spanned = last - first + 1;
 * **hour of day** of a play: the hour of its play time in ``tz``;
-* **user podcast share**: ``s_u = #podcast plays of u / #plays of u`` (users with fewer than
-  ``min_plays`` plays have no share and no cohort);
+* **user podcast share**: ``s_u = #podcast plays of u / #plays of u of a known content type``
+  (legacy account data say nothing of the type: their ``unknown`` plays are left out of the shares
+  by user, cohort and hour; users with fewer than ``min_plays`` such plays have no share and no
+  cohort);
 * **cohorts** (:func:`assign_cohorts`): users ranked by ``s_u`` (ties broken by participant id)
   and cut into three groups of equal size (sizes differ by at most one): ``music-first`` (lowest
   third), ``mixed``, ``podcast-leaning`` (highest third). The cohorts use the data only: no
   simulator truth;
 * **podcast share by hour** of cohort C (Figure 1 analogue, after Feijer et al. 2025, Fig. 1):
   ``S_C(h) = sum_{u in C} podcast_plays_u(h) / sum_{u in C} plays_u(h)``, the share of the cohort's
-  plays at hour h that are podcasts (plays are pooled, so heavy listeners weigh more);
+  plays (of a known type) at hour h that are podcasts (plays are pooled, so heavy listeners weigh
+  more);
 * **bootstrap band**: users of the cohort are resampled with replacement ``n_boot`` times and
   ``S_C(h)`` recomputed; the band is the percentile interval at level ``ci``. Each cohort and
   purpose draws from its own ``numpy.random.Generator`` derived from ``seed``

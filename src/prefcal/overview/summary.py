@@ -67,8 +67,9 @@ StreamsInput = str | Path | pd.DataFrame | pa.Table
 class StreamSummary:
     """Additive aggregates of one or more ``streams`` tables (see the module docstring).
 
-    ``user_hour`` has one row per (participant_id, hour) with at least one play:
-    ``n_plays`` (plays >= min_ms_played) and ``n_podcast`` (those that are podcasts).
+    ``user_hour`` has one row per (participant_id, hour) with at least one play of a known
+    content type: ``n_plays`` (plays >= min_ms_played whose content type is not ``unknown``) and
+    ``n_podcast`` (those that are podcasts).
     """
 
     min_ms_played: int
@@ -240,13 +241,17 @@ def _summarise_table(
         return summary
     summary.content_type_plays = _counts(plays["content_type"])
     summary.device_plays = _counts(plays["device"])
-    hour = pc.hour(plays[PLAY_TIME].cast(pa.timestamp("ms", tz=tz)))
+    # per user x hour: plays of a known content type only (legacy account data carry none)
+    typed = plays.filter(pc.not_equal(plays["content_type"], "unknown"))
+    if typed.num_rows == 0:
+        return summary
+    hour = pc.hour(typed[PLAY_TIME].cast(pa.timestamp("ms", tz=tz)))
     per_user = (
         pa.table(
             {
-                "participant_id": plays["participant_id"],
+                "participant_id": typed["participant_id"],
                 "hour": hour,
-                "podcast": pc.cast(pc.equal(plays["content_type"], "podcast"), pa.int64()),
+                "podcast": pc.cast(pc.equal(typed["content_type"], "podcast"), pa.int64()),
             }
         )
         .group_by(["participant_id", "hour"])
