@@ -17,15 +17,18 @@ if config["data"]["source"] == "donations":
             "folder (no manifest.json); make one with "
             "`prefcal donation add EXPORT --donations DIR`"
         )
+    # Every output aggregates participants, the smallest groups being the data overview's three
+    # tercile cohorts (prefcal.overview.COHORTS): each must hold at least k participants.
     N_DONORS = count_donors(os.path.join(DONATIONS_DIR, "manifest.json"))
-    if N_DONORS < config["privacy"]["k_anonymity"]:
-        # every output is an aggregate over participants: below k it describes individuals
+    K_ANON = config["privacy"]["k_anonymity"]
+    if N_DONORS < 3 * K_ANON:
         raise WorkflowError(
             f"the donations folder {DONATIONS_DIR} holds {N_DONORS} participant(s), fewer than "
-            f"privacy.k_anonymity = {config['privacy']['k_anonymity']}: the tables, figures and "
-            "numbers of stages 01-03 would describe single participants. Add donations, or, "
-            "for a trial run whose outputs you keep to yourself, set privacy.k_anonymity to at "
-            f"most {max(N_DONORS, 1)} in your config"
+            f"3 x privacy.k_anonymity = {3 * K_ANON}: the data overview's three cohorts would "
+            f"hold fewer than {K_ANON} participants each, and its curves and numbers would "
+            "describe single participants. Add donations, or, for a trial run whose outputs you "
+            f"keep to yourself, set privacy.k_anonymity to at most {max(N_DONORS // 3, 1)} in "
+            "your config"
         )
 
 

@@ -33,8 +33,8 @@ def assign_cohorts(shares: pd.DataFrame, *, min_plays: int = 1) -> pd.Series:
     n = len(eligible)
     if n < len(COHORTS):
         raise ValueError(
-            f"need at least {len(COHORTS)} users with >= {min_plays} plays for tercile "
-            f"cohorts, got {n}"
+            f"need at least {len(COHORTS)} users with >= {min_plays} plays of a known content "
+            f"type for tercile cohorts, got {n} (legacy account data record no content type)"
         )
     ordered = eligible.reset_index().sort_values(
         ["podcast_share", "participant_id"], kind="mergesort"
