@@ -44,17 +44,24 @@ def plot_preference_heatmap(
         figsize=(FIGURE_WIDTH, 3.6),
         gridspec_kw={"width_ratios": [max(shares.shape[1], 1), max(len(types), 1) + 0.6]},
     )
-    im = ax1.imshow(shares.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+
+    def cells(frame: pd.DataFrame) -> np.ndarray:  # no user: one blank row, not an empty image
+        return frame.to_numpy() if len(frame) else np.full((1, max(frame.shape[1], 1)), np.nan)
+
+    im = ax1.imshow(cells(shares), aspect="auto", cmap="viridis", vmin=0, vmax=1)
     ax1.set_xticks(range(shares.shape[1]))
     ax1.set_xticklabels([str(int(i)) for i in order], fontsize=8)
     ax1.set_xlabel(f"taste cluster (by population share), {window}")
     ax1.set_ylabel(f"users ({len(shares)}), by taste entropy (low on top)")
     ax1.set_yticks([])
-    ax2.imshow(ct.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    ax2.imshow(cells(ct), aspect="auto", cmap="viridis", vmin=0, vmax=1)
     ax2.set_xticks(range(len(types)))
     ax2.set_xticklabels(list(types), rotation=45, ha="right")
     ax2.set_yticks([])
     ax2.set_xlabel("content type")
+    if shares.empty:  # e.g. donated data whose streamed items are in nobody's playlist
+        ax1.text(0.5, 0.5, f"no user with streams of a known\ntaste type in the {window}",
+                 transform=ax1.transAxes, ha="center", va="center", fontsize=8)  # fmt: skip
     for ax in (ax1, ax2):
         ax.grid(False)
     fig.colorbar(im, ax=[ax1, ax2], fraction=0.04, pad=0.02, label="share of streams")
