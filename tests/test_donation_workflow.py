@@ -71,6 +71,8 @@ def test_stages_01_to_03_run_and_04_05_do_not(donation_run) -> None:
     nb = (work / "results/notebooks/03_preferences.ipynb").read_text()
     # three donors' histories end years before t_eval (or hold only untyped legacy plays)
     assert "note: 3 of 4 participants have no counting stream in the 90d before t_eval" in nb
+    # figures of single participants are not drawn for donated data
+    assert "donated data: the habit figure (one participant's streams) is not drawn" in nb
 
 
 def test_fewer_donors_than_k_stop_the_workflow(donation_run, tmp_path) -> None:

@@ -35,3 +35,34 @@ def test_empty_heatmap_says_why():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts == ["no user with streams of a known\ntaste type in the last 90d"]
     plt.close(fig)
+
+
+def test_figures_of_single_users_show_the_note_when_empty():
+    from prefcal.preferences.context import context_profiles
+    from prefcal.preferences.plots import plot_habit_pattern, plot_hourly_profiles
+    from prefcal.preferences.stage import block_profiles
+
+    streams = pd.DataFrame(
+        {
+            "participant_id": ["Pa"],
+            "ts_start": pd.to_datetime(["2026-01-05 08:00"], utc=True),
+            "ms_played": [60_000],
+            "content_type": ["podcast"],
+            "device": ["mobile"],
+            "creator_name": ["News"],
+        }
+    )
+    profiles = context_profiles(streams)
+    fig = plot_hourly_profiles(profiles, block_profiles(profiles), [], note="private")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["private"]
+    plt.close(fig)
+    fig = plot_habit_pattern(
+        streams, "nobody", habit_show=None, habit_hours=(5, 10), min_ms_played=30_000, note="none"
+    )
+    assert [t.get_text() for t in fig.axes[0].texts] == ["none"]
+    plt.close(fig)
+    fig = plot_habit_pattern(
+        streams, "Pa", habit_show="News", habit_hours=(5, 10), min_ms_played=30_000, note="none"
+    )
+    assert len(fig.axes[0].texts) == 0 and len(fig.axes[0].collections) >= 1
+    plt.close(fig)

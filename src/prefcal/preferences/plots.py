@@ -74,11 +74,13 @@ def plot_hourly_profiles(
     users: Sequence[str],
     *,
     truth: pd.DataFrame | None = None,
+    note: str = "no user to show",
 ) -> Figure:
     """Weekday content-type profile by hour for a few users: the estimated (shrunk) profile of
     each hour block with devices pooled (steps, ``blocks`` from
     :func:`prefcal.preferences.stage.block_profiles`), and the true hourly mix (dashed) when
-    ``truth`` (:func:`prefcal.preferences.truth.true_hourly_mix`) is given."""
+    ``truth`` (:func:`prefcal.preferences.truth.true_hourly_mix`) is given; ``note`` is written
+    on empty axes when ``users`` is empty."""
     n = max(len(users), 1)
     fig, axes = plt.subplots(1, n, figsize=(FIGURE_WIDTH, 2.3), sharey=True, squeeze=False)
     hour_block = hour_block_index(np.arange(24), profiles.hour_blocks)
@@ -97,13 +99,18 @@ def plot_hourly_profiles(
         ax.set_xlim(0, 24)
         ax.set_xticks([0, 6, 12, 18, 24])
         ax.set_xlabel("hour (UTC)")
+    if not len(users):
+        axes[0, 0].text(0.5, 0.5, note, transform=axes[0, 0].transAxes, ha="center", va="center")
     axes[0, 0].set_ylabel("share of streams")
     axes[0, 0].set_ylim(0, 1)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if truth is not None:
         handles.append(plt.Line2D([], [], color="0.3", ls="--", lw=0.9))
         labels.append("true mix")
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.08))
+    if labels:
+        fig.legend(
+            handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.08)
+        )
     fig.tight_layout()
     return fig
 
@@ -116,10 +123,12 @@ def plot_habit_pattern(
     habit_hours: Sequence[int],
     min_ms_played: int,
     time_column: str = "t_play",
+    note: str = "no habitual user",
 ) -> Figure:
     """One user's streams (>= ``min_ms_played``) by day (x) and hour of day (y), coloured by
     content type, the user's most frequent weekday-morning show highlighted; weekends shaded and
-    the weekday-morning window of the habit score marked."""
+    the weekday-morning window of the habit score marked; ``note`` on empty axes when the user has
+    no stream."""
     sel = (streams["participant_id"] == participant_id) & (streams["ms_played"] >= min_ms_played)
     s = streams[sel]
     ts = pd.to_datetime(stream_time(streams, time_column)[sel], utc=True)
@@ -145,6 +154,8 @@ def plot_habit_pattern(
         ax.scatter(
             ts[is_habit], hour[is_habit], s=14, marker="D", color="C3", lw=0, label="habit show"
         )
+    if not len(s):
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center")
     ax.axhspan(habit_hours[0], habit_hours[1] + 1, color="C3", alpha=0.06, lw=0)
     ax.set_ylim(0, 24)
     ax.set_yticks([0, 6, 12, 18, 24])
