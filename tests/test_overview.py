@@ -364,6 +364,10 @@ def test_cohort_ties_break_by_id_and_sizes_differ_by_at_most_one():
         overview.assign_cohorts(shares.iloc[:2])
     with pytest.raises(ValueError, match=">= 5 plays"):
         overview.assign_cohorts(shares, min_plays=5)
+    # 7 users: cohorts of at least 2 users, not of at least 3 (k-anonymity on donated data)
+    assert overview.assign_cohorts(shares, min_users=2).value_counts().min() == 2
+    with pytest.raises(ValueError, match="need at least 9 users .* at least 3 users, got 7"):
+        overview.assign_cohorts(shares, min_users=3)
 
 
 # ---------------------------------------------------------------------------- Figure 1 analogue

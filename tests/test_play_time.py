@@ -15,6 +15,7 @@ from prefcal.home.features import StreamHistory
 from prefcal.ingest import ingest
 from prefcal.preferences.context import context_counts
 from prefcal.preferences.descriptors import user_descriptors
+from prefcal.preferences.stage import play_end_ms
 from prefcal.tables import PLAY_TIME, play_time, stream_time
 
 UTC = "UTC"
@@ -63,6 +64,28 @@ def test_play_time_without_offline_columns_is_ts_start():
     assert got.tolist() == f["ts_start"].tolist() and list(got.index) == list(f.index)
     table = pa.table({"ts_start": pa.array([0, 5_000], pa.timestamp("ms"))})  # naive = UTC
     assert play_time(table).to_pylist() == pd.to_datetime([0, 5_000], unit="ms", utc=True).tolist()
+
+
+def test_an_offline_ts_more_than_30_days_before_the_log_is_not_a_play_time():
+    """Spotify's offline mode syncs at least every 30 days: an older offline_ts is a wrong clock
+    (a reset to 1970 here), and the play keeps ts_start; 29 days before is still a play time."""
+    start = pd.to_datetime(["2026-03-01 20:00", "2026-03-01 20:00"], utc=True)
+    f = pd.DataFrame(
+        {
+            "ts_start": start,
+            "offline": pd.array([True, True], dtype="boolean"),
+            "offline_ts": pd.to_datetime(["1970-01-01 00:00:01", "2026-01-31 21:00:00"], utc=True),
+        }
+    )
+    assert stream_time(f, PLAY_TIME).tolist() == [
+        pd.Timestamp("2026-03-01 20:00", tz=UTC),
+        pd.Timestamp("2026-01-31 21:00", tz=UTC),
+    ]
+    # the end of playback of t_eval follows the same rule: ts_end for the reset clock
+    ends = f.assign(ms_played=[60_000, 60_000], ts_end=start + pd.Timedelta(minutes=1))
+    got = play_end_ms(pa.Table.from_pandas(ends.drop(columns="ts_start"), preserve_index=False))
+    want = [pd.Timestamp("2026-03-01 20:01", tz=UTC), pd.Timestamp("2026-01-31 21:01", tz=UTC)]
+    assert got.to_pylist() == [int(t.value // 1_000_000) for t in want]
 
 
 def test_stream_time_errors_and_stored_columns():
@@ -134,3 +157,17 @@ def test_real_endsong_offline_ts_is_the_start_of_playback(tmp_path):
         assert (gap_ms >= g["ms_played"].to_numpy()[:-1] - 1_000).all()
         gaps_ok += len(gap_ms)
     assert gaps_ok >= 5
+
+
+def test_descriptors_select_streams_like_the_windows():
+    """A play synced after t (logged at or after it) is left out of the descriptors, as of the
+    windows (``preferences.time_column`` = ts_end), though its play time is before t."""
+    f = frame().iloc[[0, 1]].copy()  # online 10:00 on the 5th; offline played 07:15, logged 20:30
+    t = pd.Timestamp("2026-01-05 12:00", tz=UTC)
+    by_end = user_descriptors(f, before=t, before_column="ts_end").set_index("participant_id")
+    by_play = user_descriptors(f, before=t).set_index("participant_id")
+    assert by_end.loc["Pa", "n_streams"] == 1 and by_play.loc["Pa", "n_streams"] == 2
+    from prefcal.preferences.params import PreferenceParams
+
+    kw = PreferenceParams().descriptor_kwargs()
+    assert (kw["time_column"], kw["before_column"]) == ("t_play", "ts_end")

@@ -225,15 +225,20 @@ def test_profile_error_sums_equal_the_cell_distances_of_every_estimator(study):
 def test_sorted_merge_with_an_empty_first_shard(tmp_path):
     """A shard without participants (usual with few donors) stores its text columns as null
     type; the merge still gives every row of the other shards, with their types."""
-    empty = pd.DataFrame({"participant_id": pd.Series([], dtype=object), "habit_show": []})
+    empty = pd.DataFrame(
+        {"participant_id": pd.Series([], dtype=object), "habit_show": pd.Series([], dtype=object)}
+    )
+    no_show = pd.DataFrame({"participant_id": ["P0"], "habit_show": [None]})  # null column
     full = pd.DataFrame({"participant_id": ["P1", "P2"], "habit_show": ["News", None]})
-    parts = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
-    pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), parts[0])
-    pq.write_table(pa.Table.from_pandas(full, preserve_index=False), parts[1])
+    parts = [tmp_path / f"{n}.parquet" for n in "abc"]
+    for frame, path in zip((empty, no_show, full), parts, strict=True):
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
     assert pq.read_schema(parts[0]).field("participant_id").type == pa.null()
-    n = combine.write_sorted_tables(parts, tmp_path / "out.parquet", ["P1", "P2"])
-    assert n == 2
+    assert pq.read_schema(parts[1]).field("habit_show").type == pa.null()
+    n = combine.write_sorted_tables(parts, tmp_path / "out.parquet", ["P0", "P1", "P2"])
+    assert n == 3
     out = pq.read_table(tmp_path / "out.parquet")
-    kind = out.schema.field("participant_id").type
-    assert pa.types.is_string(kind) or pa.types.is_large_string(kind)
-    assert out.column("habit_show").to_pylist() == ["News", None]
+    for name in ("participant_id", "habit_show"):
+        kind = out.schema.field(name).type
+        assert pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    assert out.column("habit_show").to_pylist() == [None, "News", None]

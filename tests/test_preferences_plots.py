@@ -66,3 +66,23 @@ def test_figures_of_single_users_show_the_note_when_empty():
     )
     assert len(fig.axes[0].texts) == 0 and len(fig.axes[0].collections) >= 1
     plt.close(fig)
+
+
+def test_habit_pattern_hours_in_the_configured_zone():
+    from prefcal.preferences.plots import plot_habit_pattern
+
+    streams = pd.DataFrame(
+        {
+            "participant_id": ["Pa"],
+            "ts_start": pd.to_datetime(["2026-01-05 07:00"], utc=True),
+            "ms_played": [60_000],
+            "content_type": ["podcast"],
+            "creator_name": ["News"],
+        }
+    )
+    kw = {"habit_show": "News", "habit_hours": (5, 10), "min_ms_played": 30_000}
+    fig = plot_habit_pattern(streams, "Pa", timezone="Europe/Berlin", **kw)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "hour (Europe/Berlin)"
+    assert ax.collections[-1].get_offsets()[0][1] == 8.0  # 07:00 UTC is 08:00 in Berlin
+    plt.close(fig)

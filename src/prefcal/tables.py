@@ -146,6 +146,8 @@ NEVER_KEEP_FILE_STEMS = (
 
 #: the derived (not stored) column of :func:`play_time`
 PLAY_TIME = "t_play"
+#: the longest an offline play can wait for its sync (Spotify: online at least every 30 days)
+OFFLINE_MAX_DAYS = 30
 #: the streams columns :func:`play_time` reads (the last two when present)
 PLAY_TIME_COLUMNS = ("ts_start", "offline", "offline_ts")
 
@@ -156,26 +158,37 @@ def play_time(table: pa.Table) -> pa.ChunkedArray:
     .. math::
 
         t^{play}_i = \begin{cases} \min(\mathit{offline\_ts}_i,\ \mathit{ts\_start}_i)
-            & \text{offline}_i \text{ and } \mathit{offline\_ts}_i \text{ recorded} \\
+            & \text{offline}_i,\ \mathit{offline\_ts}_i \text{ recorded and }
+              \mathit{offline\_ts}_i \ge \mathit{ts\_start}_i - D \\
             \mathit{ts\_start}_i & \text{otherwise} \end{cases}
 
-    Spotify logs an offline play's ``ts`` (``ts_end``) when the client syncs, hours or days
-    after the play (in the real endsong sample, offline plays synced together share one ``ts``,
-    and their ``offline_timestamp`` values are apart by the previous play's ``ms_played``: it is
-    the start of playback), so ``ts_start = ts_end - ms_played`` would give such a play the hour
-    and weekday of the sync. The cap at ``ts_start`` (a play cannot start after it was logged
-    minus its duration) keeps a client clock set in the future from moving a play later. A table
-    without the ``offline``/``offline_ts`` columns gives ``ts_start``.
+    with ``D`` = :data:`OFFLINE_MAX_DAYS` days. Spotify logs an offline play's ``ts``
+    (``ts_end``) when the client syncs, hours or days after the play (in the real endsong sample,
+    offline plays synced together share one ``ts``, and their ``offline_timestamp`` values are
+    apart by the previous play's ``ms_played``: it is the start of playback), so
+    ``ts_start = ts_end - ms_played`` would give such a play the hour and weekday of the sync. The
+    two bounds guard against a wrong client clock: a play cannot start after it was logged minus
+    its duration (cap at ``ts_start``), and Spotify's offline mode needs the app online at least
+    every 30 days, so an ``offline_ts`` more than ``D`` days before ``ts_start`` (a clock reset
+    to 1970, say) is not a play time. A table without the ``offline``/``offline_ts`` columns
+    gives ``ts_start``.
     """
     if "ts_start" not in table.column_names:
         raise ValueError("streams have no column 'ts_start': no play time")
     ts = _utc_ms(table["ts_start"], "ts_start")
     if not all(c in table.column_names for c in PLAY_TIME_COLUMNS[1:]):
         return ts
-    offline_ts = _utc_ms(table["offline_ts"], "offline_ts")
-    use = pc.and_(pc.fill_null(table["offline"].cast(pa.bool_()), False), pc.is_valid(offline_ts))
-    earliest = pc.min_element_wise(offline_ts.cast(pa.int64()), ts.cast(pa.int64()))
-    return pc.if_else(use, earliest.cast(ts.type), ts)
+    offline_ts = _utc_ms(table["offline_ts"], "offline_ts").cast(pa.int64())
+    start = ts.cast(pa.int64())
+    recent = pc.fill_null(  # no ts_start to compare with: keep the offline_ts
+        pc.greater_equal(offline_ts, pc.subtract(start, OFFLINE_MAX_DAYS * 86_400_000)), True
+    )
+    use = pc.and_(
+        pc.and_(pc.fill_null(table["offline"].cast(pa.bool_()), False), pc.is_valid(offline_ts)),
+        recent,
+    )
+    earliest = pc.min_element_wise(offline_ts, start)
+    return pc.if_else(use, earliest, start).cast(ts.type)
 
 
 def stream_time(streams: pd.DataFrame, column: str) -> pd.Series:

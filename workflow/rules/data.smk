@@ -26,9 +26,13 @@ if config["data"]["source"] == "donations":
             f"the donations folder {DONATIONS_DIR} holds {N_DONORS} participant(s), fewer than "
             f"3 x privacy.k_anonymity = {3 * K_ANON}: the data overview's three cohorts would "
             f"hold fewer than {K_ANON} participants each, and its curves and numbers would "
-            "describe single participants. Add donations, or, for a trial run whose outputs you "
-            f"keep to yourself, set privacy.k_anonymity to at most {max(N_DONORS // 3, 1)} in "
-            "your config"
+            "describe single participants. Add donations"
+            + (
+                ", or, for a trial run whose outputs you keep to yourself, set "
+                f"privacy.k_anonymity to at most {N_DONORS // 3} in your config"
+                if N_DONORS >= 3
+                else " (three cohorts need at least three donors)"
+            )
         )
 
 

@@ -22,19 +22,22 @@ def user_podcast_shares(user_hour: pd.DataFrame) -> pd.DataFrame:
     return per_user
 
 
-def assign_cohorts(shares: pd.DataFrame, *, min_plays: int = 1) -> pd.Series:
+def assign_cohorts(shares: pd.DataFrame, *, min_plays: int = 1, min_users: int = 1) -> pd.Series:
     """Tercile cohorts of users by podcast share (definition in the module docstring).
 
     ``shares`` is :func:`user_podcast_shares`' output. Users with fewer than ``min_plays``
-    plays are left out. Returns an ordered categorical Series (categories :data:`COHORTS`)
-    indexed by participant_id, sorted by id.
+    plays are left out. Every cohort must hold at least ``min_users`` users (on donated data
+    ``privacy.k_anonymity``: a cohort's curve must not describe fewer people). Returns an ordered
+    categorical Series (categories :data:`COHORTS`) indexed by participant_id, sorted by id.
     """
     eligible = shares[shares["n_plays"] >= min_plays]
     n = len(eligible)
-    if n < len(COHORTS):
+    need = len(COHORTS) * max(int(min_users), 1)
+    if n < need:
         raise ValueError(
-            f"need at least {len(COHORTS)} users with >= {min_plays} plays of a known content "
-            f"type for tercile cohorts, got {n} (legacy account data record no content type)"
+            f"need at least {need} users with >= {min_plays} plays of a known content type for "
+            f"tercile cohorts of at least {max(int(min_users), 1)} users, got {n} (legacy account "
+            "data record no content type)"
         )
     ordered = eligible.reset_index().sort_values(
         ["podcast_share", "participant_id"], kind="mergesort"

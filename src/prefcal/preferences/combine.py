@@ -294,10 +294,12 @@ def write_sorted_tables(
     parts = [Path(p) for p in parts]
     if not parts:
         raise ValueError("no tables to merge")
-    # an empty shard (no participant) stores its text columns as null type: take the schema of a
-    # part with rows, so the empty parts are read as that (a null column casts to any type)
-    with_rows = [p for p in parts if pq.ParquetFile(p).metadata.num_rows > 0]
-    schema = pq.read_schema((with_rows or parts)[0])
+    # an empty shard (no participant), or a column with no value in a shard, is stored as null
+    # type: read every part as the unified schema (a null column casts to any type)
+    schemas = [pq.read_schema(p) for p in parts]
+    schema = pa.unify_schemas(schemas, promote_options="permissive").with_metadata(
+        schemas[0].metadata
+    )
     bounds = list(boundaries) or [""]
     n_rows = 0
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)

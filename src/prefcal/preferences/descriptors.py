@@ -100,12 +100,14 @@ def user_descriptors(
     habit_hours: Sequence[int] = (5, 10),
     user_initiated_reasons: Sequence[str] = ("clickrow", "playbtn"),
     before: pd.Timestamp | None = None,
+    before_column: str | None = None,
 ) -> pd.DataFrame:
     """One row per participant of ``streams`` with the descriptors of the module doc.
 
     ``taste``: a :class:`prefcal.clustering.TasteTypes` or ``(item_uri, dist)``; ``item_vectors``:
-    ``(keys, vectors)`` matched to the streams' ``vector_key`` column (or a TasteTypes). Only
-    streams before ``before`` (by ``time_column``) are used when it is given.
+    ``(keys, vectors)`` matched to the streams' ``vector_key`` column (or a TasteTypes). Hours,
+    weekdays and the time order come from ``time_column``; only streams with ``before_column``
+    (default: ``time_column``) before ``before`` are used when it is given.
     """
     require_columns(streams, ["participant_id", "item_uri", "creator_name"], "streams")
     when = stream_time(streams, time_column)
@@ -118,7 +120,9 @@ def user_descriptors(
     )
     t_ms = to_epoch_ms(when, f"streams.{time_column}")
     if before is not None:
-        keep &= t_ms < to_epoch_ms(pd.Series([pd.Timestamp(before)]), "before")[0]
+        col = before_column or time_column
+        sel_ms = t_ms if col == time_column else to_epoch_ms(stream_time(streams, col), col)
+        keep &= sel_ms < to_epoch_ms(pd.Series([pd.Timestamp(before)]), "before")[0]
     all_codes, users = pd.factorize(streams["participant_id"])
     n_users = len(users)
     sub = streams.loc[keep]

@@ -84,6 +84,7 @@ class PreferenceParams:
             "exclude_skips": self.exclude_skips,
             "timezone": self.timezone,
             "time_column": self.context_time_column,
+            "before_column": self.time_column,
             "habit_hours": self.habit_hours,
             "user_initiated_reasons": self.user_initiated_reasons,
         }

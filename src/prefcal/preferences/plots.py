@@ -25,14 +25,20 @@ TYPE_COLOURS = {"music": "C0", "podcast": "C1", "audiobook": "C2", "video": "C4"
 
 
 def plot_preference_heatmap(
-    taste: pd.DataFrame, content: pd.DataFrame, *, window: str, types: Sequence[str]
+    taste: pd.DataFrame,
+    content: pd.DataFrame,
+    *,
+    window: str,
+    types: Sequence[str],
+    note: str | None = None,
 ) -> Figure:
     """Users (rows, ordered by the entropy of their taste mix, most specialised on top) x taste
     clusters (left) and content types (right); colour = share of the user's streams in ``window``.
 
     ``taste``: :func:`prefcal.preferences.stage.taste_entropy_order` output (index participant,
     one column per cluster, plus ``entropy``); ``content``: shares per type indexed by participant.
-    Clusters are ordered by their population share.
+    Clusters are ordered by their population share. ``note`` is written on the axes when there
+    is no user (default: that no user has a known taste mix in ``window``).
     """
     shares = taste.drop(columns="entropy")
     order = np.argsort(-shares.mean(axis=0).to_numpy(), kind="stable")
@@ -60,7 +66,8 @@ def plot_preference_heatmap(
     ax2.set_yticks([])
     ax2.set_xlabel("content type")
     if shares.empty:  # e.g. donated data whose streamed items are in nobody's playlist
-        ax1.text(0.5, 0.5, f"no user with streams of a known\ntaste type in the {window}",
+        note = note or f"no user with streams of a known\ntaste type in the {window}"
+        ax1.text(0.5, 0.5, note,
                  transform=ax1.transAxes, ha="center", va="center", fontsize=8)  # fmt: skip
     for ax in (ax1, ax2):
         ax.grid(False)
@@ -98,7 +105,7 @@ def plot_hourly_profiles(
         ax.set_title(f"user {chr(ord('A') + i)}")
         ax.set_xlim(0, 24)
         ax.set_xticks([0, 6, 12, 18, 24])
-        ax.set_xlabel("hour (UTC)")
+        ax.set_xlabel(f"hour ({profiles.timezone})")
     if not len(users):
         axes[0, 0].text(0.5, 0.5, note, transform=axes[0, 0].transAxes, ha="center", va="center")
     axes[0, 0].set_ylabel("share of streams")
@@ -124,14 +131,15 @@ def plot_habit_pattern(
     min_ms_played: int,
     time_column: str = "t_play",
     note: str = "no habitual user",
+    timezone: str = "UTC",
 ) -> Figure:
     """One user's streams (>= ``min_ms_played``) by day (x) and hour of day (y), coloured by
     content type, the user's most frequent weekday-morning show highlighted; weekends shaded and
-    the weekday-morning window of the habit score marked; ``note`` on empty axes when the user has
-    no stream."""
+    the weekday-morning window of the habit score marked (days and hours in ``timezone``, as the
+    habit score reads them); ``note`` on empty axes when the user has no stream."""
     sel = (streams["participant_id"] == participant_id) & (streams["ms_played"] >= min_ms_played)
     s = streams[sel]
-    ts = pd.to_datetime(stream_time(streams, time_column)[sel], utc=True)
+    ts = pd.to_datetime(stream_time(streams, time_column)[sel], utc=True).dt.tz_convert(timezone)
     day = ts.dt.floor("D")
     hour = ts.dt.hour + ts.dt.minute / 60.0
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 2.6))
@@ -159,7 +167,7 @@ def plot_habit_pattern(
     ax.axhspan(habit_hours[0], habit_hours[1] + 1, color="C3", alpha=0.06, lw=0)
     ax.set_ylim(0, 24)
     ax.set_yticks([0, 6, 12, 18, 24])
-    ax.set_ylabel("hour (UTC)")
+    ax.set_ylabel(f"hour ({timezone})")
     ax.set_xlabel("day (weekends shaded)")
     handles, labels = ax.get_legend_handles_labels()
     handles.append(Patch(color="C3", alpha=0.15))

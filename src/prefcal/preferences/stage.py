@@ -69,6 +69,7 @@ from prefcal.preferences.profile_error import (
 )
 from prefcal.preferences.streams import MS_PER_DAY
 from prefcal.preferences.windows import taste_window_features, window_features
+from prefcal.tables import play_time
 
 __all__ = [
     "ERROR_COLUMNS",
@@ -195,8 +196,10 @@ def play_end_ms(table: pa.Table) -> pa.ChunkedArray | pa.Array:
     ``ts_end`` is null and the row is not an offline play with an ``offline_ts``).
 
     Columns: ``ts_end``; with ``offline`` and ``offline_ts`` also ``ms_played``. Without the two
-    offline columns ``e_i = ts_end_i``. An offline play's end is capped at its ``ts_end`` (a play
-    cannot end after it was logged), so one client with a wrong clock cannot move ``t_eval``.
+    offline columns ``e_i = ts_end_i``. ``e_i = min(t_play_i + ms_played_i, ts_end_i)`` with
+    ``t_play`` of :func:`prefcal.tables.play_time` (``ts_start = ts_end - ms_played``): an
+    offline play's end is capped at its ``ts_end`` (a play cannot end after it was logged), so
+    one client with a wrong clock cannot move ``t_eval``.
     """
     if "ts_end" not in table.column_names:
         raise ValueError("streams have no column 'ts_end': no evaluation time")
@@ -205,11 +208,11 @@ def play_end_ms(table: pa.Table) -> pa.ChunkedArray | pa.Array:
         return ts_end
     if "ms_played" not in table.column_names:
         raise ValueError("streams have offline columns but no 'ms_played': no evaluation time")
-    offline_ts = _epoch_ms(table["offline_ts"], "offline_ts")
-    use = pc.and_(pc.fill_null(table["offline"].cast(pa.bool_()), False), pc.is_valid(offline_ts))
     played = pc.fill_null(table["ms_played"].cast(pa.int64()), 0)
-    client_end = pc.min_element_wise(pc.add(offline_ts, played), ts_end)  # null ts_end: no cap
-    return pc.if_else(use, client_end, ts_end)
+    start = pc.subtract(ts_end, played).cast(pa.timestamp("ms", tz="UTC"))
+    offline = {c: table[c] for c in ("offline", "offline_ts")}
+    t_play = play_time(pa.table({"ts_start": start, **offline})).cast(pa.int64())
+    return pc.min_element_wise(pc.add(t_play, played), ts_end)  # null ts_end: no cap
 
 
 def day_after(ms: int) -> pd.Timestamp:
