@@ -37,21 +37,26 @@ def test_empty_heatmap_says_why():
     plt.close(fig)
 
 
-def test_figures_of_single_users_show_the_note_when_empty():
-    from prefcal.preferences.context import context_profiles
-    from prefcal.preferences.plots import plot_habit_pattern, plot_hourly_profiles
-    from prefcal.preferences.stage import block_profiles
-
-    streams = pd.DataFrame(
+def one_podcast(start: str) -> pd.DataFrame:
+    """Participant Pa's one podcast stream of the show News, on mobile, starting at ``start``."""
+    return pd.DataFrame(
         {
             "participant_id": ["Pa"],
-            "ts_start": pd.to_datetime(["2026-01-05 08:00"], utc=True),
+            "ts_start": pd.to_datetime([start], utc=True),
             "ms_played": [60_000],
             "content_type": ["podcast"],
             "device": ["mobile"],
             "creator_name": ["News"],
         }
     )
+
+
+def test_figures_of_single_users_show_the_note_when_empty():
+    from prefcal.preferences.context import context_profiles
+    from prefcal.preferences.plots import plot_habit_pattern, plot_hourly_profiles
+    from prefcal.preferences.stage import block_profiles
+
+    streams = one_podcast("2026-01-05 08:00:00")
     profiles = context_profiles(streams)
     fig = plot_hourly_profiles(profiles, block_profiles(profiles), [], note="private")
     assert [t.get_text() for t in fig.axes[0].texts] == ["private"]
@@ -71,15 +76,7 @@ def test_figures_of_single_users_show_the_note_when_empty():
 def test_habit_pattern_hours_in_the_configured_zone():
     from prefcal.preferences.plots import plot_habit_pattern
 
-    streams = pd.DataFrame(
-        {
-            "participant_id": ["Pa"],
-            "ts_start": pd.to_datetime(["2026-01-05 07:00"], utc=True),
-            "ms_played": [60_000],
-            "content_type": ["podcast"],
-            "creator_name": ["News"],
-        }
-    )
+    streams = one_podcast("2026-01-05 07:00:00")
     kw = {"habit_show": "News", "habit_hours": (5, 10), "min_ms_played": 30_000}
     fig = plot_habit_pattern(streams, "Pa", timezone="Europe/Berlin", **kw)
     ax = fig.axes[0]
