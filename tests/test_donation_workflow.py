@@ -45,7 +45,7 @@ def donation_run(tmp_path_factory) -> tuple[Path, Path]:
     # 4 donors: a trial run needs k <= 1 (see test_fewer_donors_than_k_stop_the_workflow)
     override.write_text(
         f"shards: 8\ndata:\n  source: donations\n  donations_dir: {donations}\n"
-        "privacy:\n  k_anonymity: 1\n"
+        "privacy:\n  k_anonymity: 1\npreferences:\n  evaluation_time: per_participant\n"
     )
     out = run_snakemake(work, configfiles=("config/smoke.yaml", "config/donations.yaml"))
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
@@ -69,8 +69,12 @@ def test_stages_01_to_03_run_and_04_05_do_not(donation_run) -> None:
         assert not (work / "results" / folder).exists(), folder
     assert not (work / "results/paper/paper.pdf").exists()
     nb = (work / "results/notebooks/03_preferences.ipynb").read_text()
-    # three donors' histories end years before t_eval (or hold only untyped legacy plays)
-    assert "note: 3 of 4 participants have no counting stream in the 90d before t_eval" in nb
+    # each donor at the end of their own history (they end in 2020-2024): only the legacy donor,
+    # whose plays have no content type, has no counting stream in their last 90 days
+    assert "each participant at their own t, 2020-" in nb and "(per participant)" in nb
+    assert "note: 1 of 4 participants have no counting stream in the 90d before their t" in nb
+    windows = windows.set_index("participant_id")
+    assert (windows["t"].dt.year.sort_values().tolist()) == [2020, 2021, 2022, 2024]
     # figures of single participants are not drawn for donated data
     assert "donated data: the habit figure (one participant's streams) is not drawn" in nb
 

@@ -69,10 +69,14 @@ def _cmd_features(args: argparse.Namespace) -> int:
     taste = read_item_taste(args.item_taste) if args.item_taste else None
     feats = shard_features(streams, t_eval, params, taste)
     write_shard_features(feats, args.out, params)
-    late = int((streams[params.time_column] >= t_eval).sum()) if len(streams) else 0
+    late = 0
+    if len(streams):  # t_eval, or each participant's own time
+        used = feats.user_windows.set_index("participant_id")["t"]
+        late = int((streams[params.time_column] >= stage.stream_cutoffs(streams, used)).sum())
+    when = "each participant's own t" if params.evaluation_time == "per_participant" else "t_eval"
     print(
         f"prefcal preferences features: {len(feats.user_windows):,} participants, "
-        f"{len(streams):,} streams ({late:,} logged at or after t_eval, left out), "
+        f"{len(streams):,} streams ({late:,} logged at or after {when}, left out), "
         f"t_eval {t_eval} -> {args.out} ({time.perf_counter() - t0:.1f} s)"
     )
     return 0

@@ -99,7 +99,7 @@ def user_descriptors(
     time_column: str = "t_play",
     habit_hours: Sequence[int] = (5, 10),
     user_initiated_reasons: Sequence[str] = ("clickrow", "playbtn"),
-    before: pd.Timestamp | None = None,
+    before: pd.Timestamp | pd.Series | None = None,
     before_column: str | None = None,
 ) -> pd.DataFrame:
     """One row per participant of ``streams`` with the descriptors of the module doc.
@@ -107,7 +107,8 @@ def user_descriptors(
     ``taste``: a :class:`prefcal.clustering.TasteTypes` or ``(item_uri, dist)``; ``item_vectors``:
     ``(keys, vectors)`` matched to the streams' ``vector_key`` column (or a TasteTypes). Hours,
     weekdays and the time order come from ``time_column``; only streams with ``before_column``
-    (default: ``time_column``) before ``before`` are used when it is given.
+    (default: ``time_column``) before ``before`` are used when it is given (one time, or a
+    Series of times aligned with the rows of ``streams``).
     """
     require_columns(streams, ["participant_id", "item_uri", "creator_name"], "streams")
     when = stream_time(streams, time_column)
@@ -122,7 +123,11 @@ def user_descriptors(
     if before is not None:
         col = before_column or time_column
         sel_ms = t_ms if col == time_column else to_epoch_ms(stream_time(streams, col), col)
-        keep &= sel_ms < to_epoch_ms(pd.Series([pd.Timestamp(before)]), "before")[0]
+        if isinstance(before, pd.Series):  # one time per row
+            limit = to_epoch_ms(before, "before")
+        else:
+            limit = to_epoch_ms(pd.Series([pd.Timestamp(before)]), "before")[0]
+        keep &= sel_ms < limit
     all_codes, users = pd.factorize(streams["participant_id"])
     n_users = len(users)
     sub = streams.loc[keep]

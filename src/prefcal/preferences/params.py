@@ -8,6 +8,9 @@ from typing import Any
 
 from prefcal.preferences.context import DEFAULT_DEVICE_CLASSES
 
+#: ``preferences.evaluation_time``: one ``t_eval`` for the study, or one per participant
+EVALUATION_TIMES = ("study", "per_participant")
+
 
 @dataclass(frozen=True)
 class PreferenceParams:
@@ -20,6 +23,7 @@ class PreferenceParams:
     exclude_skips: bool = False
     fallback: str = "nan"
     time_column: str = "ts_end"
+    evaluation_time: str = "study"
     context_time_column: str = "t_play"
     timezone: str = "UTC"
     device_classes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_DEVICE_CLASSES))
@@ -48,7 +52,13 @@ class PreferenceParams:
             p["hour_blocks"] = tuple(config["analysis"]["hour_blocks"])
         if "ingest" in config and "min_ms_played" in config["ingest"]:
             p["min_ms_played"] = int(config["ingest"]["min_ms_played"])
-        return cls(**p)
+        out = cls(**p)
+        if out.evaluation_time not in EVALUATION_TIMES:
+            raise ValueError(
+                f"config key preferences.evaluation_time: {out.evaluation_time!r} is not one of "
+                f"{list(EVALUATION_TIMES)}"
+            )
+        return out
 
     def window_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`prefcal.preferences.window_features`."""

@@ -230,14 +230,17 @@ def shard_features(
     params: PreferenceParams,
     taste: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ShardFeatures:
-    """The summaries of one shard's streams at ``t_eval`` (module doc)."""
+    """The summaries of one shard's streams at ``t_eval`` (module doc), or, with
+    ``preferences.evaluation_time: per_participant``, at each participant's own time
+    (:func:`prefcal.preferences.stage.participant_times`; a shard holds whole participants)."""
     from prefcal.preferences import stage  # stage imports this module
 
-    windows = stage.user_windows(streams, t_eval, params, taste)
-    descriptors = stage.descriptors_table(streams, t_eval, params, taste)
+    t = stage.participant_times(streams) if params.evaluation_time == "per_participant" else t_eval
+    windows = stage.user_windows(streams, t, params, taste)
+    descriptors = stage.descriptors_table(streams, t, params, taste)
     counts = {
         stage.window_label(w): context_counts(
-            stage.window_streams(streams, t_eval, w, params.time_column), **_counts_kwargs(params)
+            stage.window_streams(streams, t, w, params.time_column), **_counts_kwargs(params)
         )
         for w in params.windows
     }

@@ -2,11 +2,14 @@
 
 The notebook ``notebooks/03_preferences.ipynb`` narrates these steps; this module holds the logic.
 Everything is evaluated at one time ``t_eval`` (:func:`evaluation_time`: the UTC midnight after
-the end of the last play, on the client's clock), using only streams before it. Files written for
+the end of the last play, on the client's clock), using only streams before it; with
+``preferences.evaluation_time: per_participant`` each participant at their own ``t_u``
+(:func:`participant_times`, the midnight after their own last play: donations collected over
+weeks), and ``t`` below is ``t_u``. Files written for
 later stages (the contract):
 
 ``results/preferences/user_windows.parquet`` (one row per participant)
-    ``participant_id``, ``t`` (= t_eval) and the columns of
+    ``participant_id``, ``t`` (= t_eval, or t_u) and the columns of
     :func:`prefcal.preferences.window_features` (``n_{W}d``, ``weight_{W}d``, ``{type}_{W}d``,
     ``weight_hl{h}d``, ``{type}_hl{h}d``) and of :func:`prefcal.preferences.taste_window_features`
     with prefix ``c`` (``n_known_{W}d``, ``taste_weight_{W}d``, ``c{j}_{W}d``,
@@ -257,26 +260,61 @@ def evaluation_time(streams: pd.DataFrame) -> pd.Timestamp:
     return day_after(last)
 
 
+def participant_times(streams: pd.DataFrame) -> pd.Series:
+    """``t_u = floor_day(max_{i of u} e_i) + 1 day`` for every participant ``u`` of ``streams``:
+    :func:`evaluation_time` of each participant's own streams (``preferences.evaluation_time:
+    participant``), a Series of UTC timestamps indexed by participant_id (sorted). A participant
+    whose every end time is missing gets NaT."""
+    cols = [c for c in EVALUATION_TIME_COLUMNS if c in streams.columns]
+    end = play_end_ms(pa.Table.from_pandas(streams[cols], preserve_index=False))
+    ends = pd.Series(end.to_numpy(zero_copy_only=False), index=streams["participant_id"].to_numpy())
+    last = ends.groupby(level=0, sort=True).max()
+    day = pd.to_datetime(last, unit="ms", utc=True).dt.floor("D") + pd.Timedelta(days=1)
+    return day.rename("t").rename_axis("participant_id")
+
+
+def stream_cutoffs(streams: pd.DataFrame, t: pd.Timestamp | pd.Series) -> pd.Timestamp | pd.Series:
+    """The evaluation time of every stream: ``t`` itself, or, for per-participant times (a Series
+    indexed by participant_id), the time of the stream's participant (a Series like the rows)."""
+    if not isinstance(t, pd.Series):
+        return t
+    times = pd.DatetimeIndex(pd.to_datetime(t, utc=True))
+    row = pd.Index(t.index).get_indexer(streams["participant_id"].to_numpy(dtype=object))
+    missing = row < 0
+    if missing.any() or times[row].isna().any():
+        bad = missing | np.asarray(times[row].isna())
+        who = streams["participant_id"].to_numpy(dtype=object)[bad][0]
+        raise ValueError(f"participant {who} has no evaluation time")
+    return pd.Series(times[row], index=streams.index, name="t")
+
+
 def window_streams(
-    streams: pd.DataFrame, t: pd.Timestamp, days: float | None, time_column: str = "ts_end"
+    streams: pd.DataFrame,
+    t: pd.Timestamp | pd.Series,
+    days: float | None,
+    time_column: str = "ts_end",
 ) -> pd.DataFrame:
-    """The streams with ``t - days <= time_column < t`` (all before ``t`` when days is None)."""
+    """The streams with ``t - days <= time_column < t`` (all before ``t`` when days is None);
+    ``t`` one time, or one per participant (:func:`stream_cutoffs`)."""
     ts = streams[time_column]
-    keep = ts < t
+    cut = stream_cutoffs(streams, t)
+    keep = ts < cut
     if days is not None:
-        keep &= ts >= t - pd.Timedelta(milliseconds=int(round(days * MS_PER_DAY)))
-    return streams.loc[keep.to_numpy()]
+        keep &= ts >= cut - pd.Timedelta(milliseconds=int(round(days * MS_PER_DAY)))
+    return streams.loc[np.asarray(keep, dtype=bool)]
 
 
 def user_windows(
     streams: pd.DataFrame,
-    t: pd.Timestamp,
+    t: pd.Timestamp | pd.Series,
     params: PreferenceParams,
     taste: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Window and decay features of every participant at ``t`` (``user_windows.parquet``)."""
+    """Window and decay features of every participant at ``t`` (``user_windows.parquet``; ``t``
+    one time, or a Series of times indexed by participant_id)."""
     users = pd.Index(pd.unique(streams["participant_id"]), name="participant_id").sort_values()
-    req = pd.DataFrame({"participant_id": np.asarray(users, dtype=object), "t": t})
+    at = pd.to_datetime(t.reindex(users), utc=True).array if isinstance(t, pd.Series) else t
+    req = pd.DataFrame({"participant_id": np.asarray(users, dtype=object), "t": at})
     out = [req, window_features(streams, req, **params.window_kwargs())]
     if taste is not None:
         tw = taste_window_features(streams, req, taste[0], taste[1], **params.window_kwargs())
@@ -691,17 +729,18 @@ def habitual_user(descriptors: pd.DataFrame, min_mornings: int = 10) -> str | No
 
 def descriptors_table(
     streams: pd.DataFrame,
-    t: pd.Timestamp,
+    t: pd.Timestamp | pd.Series,
     params: PreferenceParams,
     taste: tuple[np.ndarray, np.ndarray] | None,
 ) -> pd.DataFrame:
-    """:func:`prefcal.preferences.user_descriptors` before ``t`` (``descriptors.parquet``)."""
+    """:func:`prefcal.preferences.user_descriptors` before ``t`` (``descriptors.parquet``; ``t``
+    one time, or one per participant)."""
     return (
         user_descriptors(
             streams,
             taste=taste,
             item_vectors=taste,
-            before=t,
+            before=stream_cutoffs(streams, t),
             **params.descriptor_kwargs(),
         )
         .sort_values("participant_id")
@@ -790,10 +829,19 @@ def _row(table: pd.DataFrame, population: str, estimator: str, window: str) -> p
     return sel.iloc[0]
 
 
+def eval_date_text(t: pd.Timestamp | pd.Series) -> str:
+    """``2026-05-06``, or for per-participant times ``2021-09-05 to 2024-10-04 (per
+    participant)`` (one date when they all agree)."""
+    if not isinstance(t, pd.Series):
+        return t.strftime("%Y-%m-%d")
+    lo, hi = (pd.Timestamp(x).strftime("%Y-%m-%d") for x in (t.min(), t.max()))
+    return f"{lo} (per participant)" if lo == hi else f"{lo} to {hi} (per participant)"
+
+
 def stage_macros(
     *,
     params: PreferenceParams,
-    t_eval: pd.Timestamp,
+    t_eval: pd.Timestamp | pd.Series,
     descriptors: pd.DataFrame,
     profiles: ContextProfiles | ProfileSummary,
     errors: pd.DataFrame | None = None,
@@ -806,7 +854,9 @@ def stage_macros(
     """The numbers of stage 03 that the paper quotes (names start with ``Pref``).
 
     ``populations`` maps a macro prefix (``""`` for the main population, ``"Zero"`` for the
-    context-strength-0 population) to the ``population`` label in ``errors``.
+    context-strength-0 population) to the ``population`` label in ``errors``. ``t_eval``: the
+    study's evaluation time, or the participants' own times (``PrefEvalDate`` then gives their
+    range).
     """
     ws = [int(w) if float(w).is_integer() else w for w in params.windows]
     ref = window_label(max(params.windows))
@@ -814,7 +864,7 @@ def stage_macros(
         profiles = ProfileSummary.of(profiles)
     m: dict[str, Any] = {
         "PrefNUsers": format_int(len(descriptors)),
-        "PrefEvalDate": Latex(t_eval.strftime("%Y-%m-%d")),
+        "PrefEvalDate": Latex(eval_date_text(t_eval)),
         "PrefWindows": Latex(", ".join(str(w) for w in ws[:-1]) + f" and {ws[-1]}"),
         "PrefRefWindow": Latex(f"{max(params.windows):g}"),
         "PrefHalfLives": Latex(" and ".join(f"{h:g}" for h in params.half_lives)),
