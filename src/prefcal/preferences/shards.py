@@ -89,8 +89,9 @@ class EvaluationTime:
         """The JSON object of ``t_eval.json`` (timestamps in ISO 8601, UTC)."""
         return {
             "definition": "t_eval = floor_day(max_i e_i) + 1 day (UTC), e_i = min(t_play_i + "
-            "ms_played_i, ts_end_i), t_play = offline_ts for offline plays with an offline_ts, "
-            "else ts_start",
+            "ms_played_i, ts_end_i), t_play = min(offline_ts, ts_start) for offline plays whose "
+            "offline_ts lies within 30 days before ts_start, else ts_start "
+            "(prefcal.tables.play_time)",
             "t_eval": self.t_eval.isoformat(),
             "last_play_end": self.last_play_end.isoformat(),
             "last_ts_end": self.last_ts_end.isoformat(),
