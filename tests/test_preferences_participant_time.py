@@ -122,3 +122,34 @@ def test_an_empty_shard_has_no_participant_and_no_error():
     assert len(stage.participant_times(s)) == 0
     f = shard_features(s, pd.Timestamp("2026-03-21", tz=UTC), own)
     assert len(f.user_windows) == 0 and len(f.descriptors) == 0
+
+
+def test_features_time_and_the_no_recent_streams_note():
+    s = streams_of(ROWS)
+    t_eval = stage.evaluation_time(s)
+    study = PreferenceParams()
+    own = dataclasses.replace(study, evaluation_time="per_participant")
+    w_study = shard_features(s, t_eval, study).user_windows
+    w_own = shard_features(s, t_eval, own).user_windows
+    assert stage.features_time(w_study, t_eval, study) == t_eval
+    assert stage.features_time(w_own, t_eval, own).to_dict() == stage.participant_times(s).to_dict()
+    # nobody is without a stream in the last 90 days before their own time, or before t_eval
+    assert stage.no_recent_streams_note(w_own, own) is None
+    assert stage.no_recent_streams_note(w_study, study) is None
+    # Pb's plays moved 100 days earlier: none in the 90 days before t_eval
+    pa_rows = s["participant_id"] == "Pa"
+    shift = pd.Timedelta(days=100)
+    early = s.assign(
+        ts_start=s["ts_start"].where(pa_rows, s["ts_start"] - shift),
+        ts_end=s["ts_end"].where(pa_rows, s["ts_end"] - shift),
+    )
+    w = shard_features(early, stage.evaluation_time(early), study).user_windows
+    note = stage.no_recent_streams_note(w, study)
+    assert note.startswith(
+        "note: 1 of 2 participants have no counting stream in the 90d before t_eval"
+    )
+    assert note.endswith(
+        "preferences.evaluation_time: per_participant evaluates each at their own last day"
+    )
+    w = shard_features(early, stage.evaluation_time(early), own).user_windows
+    assert stage.no_recent_streams_note(w, own) is None

@@ -175,10 +175,10 @@ def play_time(table: pa.Table) -> pa.ChunkedArray:
     """
     if "ts_start" not in table.column_names:
         raise ValueError("streams have no column 'ts_start': no play time")
-    ts = _utc_ms(table["ts_start"], "ts_start")
+    ts = utc_ms(table["ts_start"], "ts_start")
     if not all(c in table.column_names for c in PLAY_TIME_COLUMNS[1:]):
         return ts
-    offline_ts = _utc_ms(table["offline_ts"], "offline_ts").cast(pa.int64())
+    offline_ts = utc_ms(table["offline_ts"], "offline_ts").cast(pa.int64())
     start = ts.cast(pa.int64())
     recent = pc.fill_null(  # no ts_start to compare with: keep the offline_ts
         pc.greater_equal(offline_ts, pc.subtract(start, OFFLINE_MAX_DAYS * 86_400_000)), True
@@ -210,8 +210,9 @@ def stream_time(streams: pd.DataFrame, column: str) -> pd.Series:
     return out.rename(PLAY_TIME)
 
 
-def _utc_ms(column: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArray | pa.Array:
-    """A timestamp column as ``timestamp[ms, UTC]`` (naive timestamps are taken as UTC)."""
+def utc_ms(column: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArray | pa.Array:
+    """A timestamp column of ``streams`` as ``timestamp[ms, UTC]`` (naive timestamps are taken as
+    UTC, a column of nulls only becomes null timestamps); ``.cast(pa.int64())`` gives epoch ms."""
     kind = column.type
     if pa.types.is_null(kind):  # e.g. a pandas column of None only
         return column.cast(pa.timestamp("ms", tz="UTC"))

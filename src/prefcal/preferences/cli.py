@@ -71,7 +71,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     write_shard_features(feats, args.out, params)
     late = 0
     if len(streams):  # t_eval, or each participant's own time
-        used = feats.user_windows.set_index("participant_id")["t"]
+        used = stage.features_time(feats.user_windows, t_eval, params)
         late = int((streams[params.time_column] >= stage.stream_cutoffs(streams, used)).sum())
     when = "each participant's own t" if params.evaluation_time == "per_participant" else "t_eval"
     print(

@@ -72,7 +72,7 @@ from prefcal.preferences.profile_error import (
 )
 from prefcal.preferences.streams import MS_PER_DAY
 from prefcal.preferences.windows import taste_window_features, window_features
-from prefcal.tables import play_time
+from prefcal.tables import play_time, utc_ms
 
 __all__ = [
     "ERROR_COLUMNS",
@@ -184,16 +184,6 @@ def output_paths(out_dir: str | Path) -> dict[str, Path]:
     }
 
 
-def _epoch_ms(column: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArray | pa.Array:
-    """A timestamp column as int64 epoch milliseconds (naive timestamps are taken as UTC)."""
-    kind = column.type
-    if pa.types.is_null(kind):  # e.g. a pandas column of None only
-        return column.cast(pa.int64())
-    if not pa.types.is_timestamp(kind):
-        raise ValueError(f"streams.{name} has type {kind}, expected timestamps")
-    return pc.cast(column, pa.timestamp("ms", tz=kind.tz), safe=False).cast(pa.int64())
-
-
 def play_end_ms(table: pa.Table) -> pa.ChunkedArray | pa.Array:
     """``e_i`` of :func:`evaluation_time` for every row of ``table`` (int64 epoch ms; null where
     ``ts_end`` is null and the row is not an offline play with an ``offline_ts``).
@@ -206,7 +196,7 @@ def play_end_ms(table: pa.Table) -> pa.ChunkedArray | pa.Array:
     """
     if "ts_end" not in table.column_names:
         raise ValueError("streams have no column 'ts_end': no evaluation time")
-    ts_end = _epoch_ms(table["ts_end"], "ts_end")
+    ts_end = utc_ms(table["ts_end"], "ts_end").cast(pa.int64())
     if not all(c in table.column_names for c in ("offline", "offline_ts")):
         return ts_end
     if "ms_played" not in table.column_names:
@@ -234,10 +224,10 @@ def evaluation_time(streams: pd.DataFrame) -> pd.Timestamp:
     ``e_i = min(t_play_i + ms_played_i, ts_end_i)``, the end of playback on the client's clock
     (capped at the logged time: a client clock set in the future cannot move ``t_eval``), where
     ``t_play_i`` is the offline-corrected play time (:func:`prefcal.tables.play_time`):
-    ``offline_ts_i`` for an offline play with a recorded ``offline_ts`` (at most ``ts_start_i``),
-    else ``ts_start_i = ts_end_i - ms_played_i`` (so ``e_i = ts_end_i`` for
-    online plays, for offline plays without ``offline_ts``, and for every row when the frame has
-    no ``offline``/``offline_ts`` columns).
+    ``offline_ts_i`` for an offline play with a plausible ``offline_ts`` (at most ``ts_start_i``,
+    at most 30 days before it), else ``ts_start_i = ts_end_i - ms_played_i`` (so
+    ``e_i = ts_end_i`` for online plays, for offline plays without a plausible ``offline_ts``,
+    and for every row when the frame has no ``offline``/``offline_ts`` columns).
 
     Why not the last ``ts_end``: for offline plays Spotify logs ``ts`` (``ts_end``) when the
     client syncs, which can be days after the play. One late sync would move ``t_eval`` past the
@@ -263,7 +253,7 @@ def evaluation_time(streams: pd.DataFrame) -> pd.Timestamp:
 def participant_times(streams: pd.DataFrame) -> pd.Series:
     """``t_u = floor_day(max_{i of u} e_i) + 1 day`` for every participant ``u`` of ``streams``:
     :func:`evaluation_time` of each participant's own streams (``preferences.evaluation_time:
-    participant``), a Series of UTC timestamps indexed by participant_id (sorted). A participant
+    per_participant``), a Series of UTC timestamps indexed by participant_id (sorted). A participant
     whose every end time is missing gets NaT."""
     cols = [c for c in EVALUATION_TIME_COLUMNS if c in streams.columns]
     end = play_end_ms(pa.Table.from_pandas(streams[cols], preserve_index=False))
@@ -827,6 +817,38 @@ def _row(table: pd.DataFrame, population: str, estimator: str, window: str) -> p
     if len(sel) != 1:
         raise ValueError(f"profile-error table lacks {population} / {estimator} / {window}")
     return sel.iloc[0]
+
+
+def features_time(
+    user_windows: pd.DataFrame, t_eval: pd.Timestamp, params: PreferenceParams
+) -> pd.Timestamp | pd.Series:
+    """The time the features describe: ``t_eval``, or with ``preferences.evaluation_time:
+    per_participant`` the participants' own ``t`` (from ``user_windows``, by participant_id)."""
+    if params.evaluation_time != "per_participant":
+        return t_eval
+    return user_windows.set_index("participant_id")["t"]
+
+
+def no_recent_streams_note(user_windows: pd.DataFrame, params: PreferenceParams) -> str | None:
+    """A note naming how many participants have no counting stream in the longest window before
+    their evaluation time (``n_{W}d = 0``), None when every one has some."""
+    longest = window_label(max(params.windows))
+    n_empty = int((user_windows[f"n_{longest}"] == 0).sum())
+    if not n_empty:
+        return None
+    own = params.evaluation_time == "per_participant"
+    return (
+        f"note: {n_empty:,} of {len(user_windows):,} participants have no counting stream in the "
+        f"{longest} before {'their t' if own else 't_eval'} (a history that ends earlier, or only "
+        "untyped plays): their window shares are missing and they are left out of the window "
+        "summaries"
+        + (
+            ""
+            if own
+            else "; preferences.evaluation_time: per_participant evaluates each at "
+            "their own last day"
+        )  # fmt: skip
+    )
 
 
 def eval_date_text(t: pd.Timestamp | pd.Series) -> str:
